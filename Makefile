@@ -1,0 +1,59 @@
+# Attention for Recommendation: one command to set up and open the course, one to test it.
+#
+#   make lab          set up (first time only) and open the course in JupyterLab
+#   make lab-server   the same without opening a browser (for a remote machine / server)
+#   make test         set up (first time only) and run the whole test suite, notebooks included
+#   make setup        only set up: .venv with the pinned packages and the Jupyter kernel
+#   make lock         re-resolve requirements-lock.txt from pyproject.toml's ranges (maintainers)
+#   make clean        remove .venv and build/ (your notebooks and data/ are left alone)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.course-installed
+KERNEL_NAME := attention-course
+LAB_PORT ?= 8888
+# Per-cell limit for the notebook run; whole-notebook budgets are reported, not enforced.
+CELL_TIMEOUT ?= 300
+PYTEST_ARGS ?=
+
+.PHONY: setup lab lab-server test test-lib test-notebooks lock clean
+
+$(STAMP): pyproject.toml requirements-lock.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10 or newer is needed, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --no-input -r requirements-lock.txt -e .
+	$(BIN)/python -m ipykernel install --user --name $(KERNEL_NAME) --display-name "Python ($(KERNEL_NAME))"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
+
+lab-server: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --no-browser --ip=127.0.0.1 --port=$(LAB_PORT)
+
+test: setup
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=$(CELL_TIMEOUT) --timeout=1800 $(PYTEST_ARGS)
+
+test-lib: setup
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+test-notebooks: setup
+	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=$(CELL_TIMEOUT) $(PYTEST_ARGS)
+
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --no-input "torch==2.13.0" -e ".[lab,test]"
+	{ echo "# Exact versions the course is tested with (Python 3.11). Made by 'make lock'"; \
+	  echo "# from the ranges in pyproject.toml; installed by 'make setup' and environment.yml."; \
+	  build/lock-venv/bin/python -m pip freeze --exclude-editable --exclude course-lib \
+	    | sed 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/'; } > requirements-lock.txt
+	@echo "requirements-lock.txt rewritten; run 'make test' before committing it."
+
+clean:
+	rm -rf $(VENV) build

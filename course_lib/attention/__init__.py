@@ -1,0 +1,25 @@
+"""Attention as pure functions (scores, softmax, masks, scaled dot-product attention)
+and thin modules wrapping them.
+
+Mask convention everywhere: boolean ``attn_mask``, True = may attend.
+"""
+
+from .additive import AdditiveAttention
+from .masks import causal_mask, combine_masks, lengths_mask, padding_mask
+from .scoring import additive_scores, cosine_scores, dot_product_scores
+from .sdpa import scaled_dot_product_attention
+from .softmax import masked_softmax, softmax
+
+__all__ = [
+    "AdditiveAttention",
+    "additive_scores",
+    "causal_mask",
+    "combine_masks",
+    "cosine_scores",
+    "dot_product_scores",
+    "lengths_mask",
+    "masked_softmax",
+    "padding_mask",
+    "scaled_dot_product_attention",
+    "softmax",
+]
