@@ -3,7 +3,9 @@
 #   make lab          set up (first time only) and open the course in JupyterLab
 #   make lab-server   the same without opening a browser (for a remote machine / server)
 #   make test         set up (first time only) and run the whole test suite, notebooks included
+#   make test-active  the same suite with the active environment (conda route), no .venv
 #   make setup        only set up: .venv with the pinned packages and the Jupyter kernel
+#                     (TORCH_INDEX_URL=... takes torch from another index, e.g. PyTorch's CPU-only one)
 #   make lock         re-resolve requirements-lock.txt from pyproject.toml's ranges (maintainers)
 #   make clean        remove .venv and build/ (your notebooks and data/ are left alone)
 
@@ -17,11 +19,14 @@ LAB_PORT ?= 8888
 CELL_TIMEOUT ?= 300
 PYTEST_ARGS ?=
 
-.PHONY: setup lab lab-server test test-lib test-notebooks lock clean
+.PHONY: setup lab lab-server test test-active test-lib test-notebooks lock clean
 
 $(STAMP): pyproject.toml requirements-lock.txt
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10 or newer is needed, found " + sys.version.split()[0]'
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v < (3, 13) else "The course needs Python 3.10-3.12 (tested on 3.11); $(PYTHON) is " + sys.version.split()[0] + ". Try: make $(MAKECMDGOALS) PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
+ifdef TORCH_INDEX_URL
+	$(BIN)/python -m pip install --no-input "$$(grep '^torch==' requirements-lock.txt)" --index-url $(TORCH_INDEX_URL)
+endif
 	$(BIN)/python -m pip install --no-input -r requirements-lock.txt -e .
 	$(BIN)/python -m ipykernel install --user --name $(KERNEL_NAME) --display-name "Python ($(KERNEL_NAME))"
 	@touch $(STAMP)
@@ -34,16 +39,20 @@ lab: setup
 lab-server: setup
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --no-browser --ip=127.0.0.1 --port=$(LAB_PORT)
 
+NBVAL_FLAGS = --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT)
+
 test: setup
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=$(CELL_TIMEOUT) --timeout=1800 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests notebooks $(NBVAL_FLAGS) --timeout=1800 $(PYTEST_ARGS)
+
+# The same suite with the active environment's python (e.g. the conda route), no .venv.
+test-active:
+	python -m pytest tests notebooks $(NBVAL_FLAGS) --timeout=1800 $(PYTEST_ARGS)
 
 test-lib: setup
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 test-notebooks: setup
-	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=$(CELL_TIMEOUT) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest notebooks $(NBVAL_FLAGS) $(PYTEST_ARGS)
 
 lock:
 	rm -rf build/lock-venv
