@@ -29,17 +29,21 @@ def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         "kernelspec": KERNEL,
         "language_info": {"name": "python"},
     }
+    checked = 0
     for cell in nb.cells:
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in {"tags", "slideshow"}}
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
         if CHECK_MARK in cell.source:
+            # nbval skips a cell with outputs but no execution count ("unrun reference cell"),
+            # so checked cells are numbered 1, 2, ... in order: stable across refreshes.
+            checked += 1
+            cell.execution_count = checked
             for output in cell.outputs:
                 if "execution_count" in output:
-                    output["execution_count"] = None
-                output.pop("metadata", None) if output.get("output_type") == "stream" else None
+                    output["execution_count"] = checked
         else:
+            cell.execution_count = None
             cell.outputs = []
     return nb
 

@@ -23,8 +23,9 @@ def scaled_dot_product_attention(
 
     Works for any number of leading batch dims (``(Lq, D)``, ``(B, Lq, D)``,
     ``(B, H, Lq, D)``, ...). Agrees with ``torch.nn.functional.scaled_dot_product_attention``
-    on every row that has at least one key to attend to; a row whose keys are all
-    masked gets zero weights and a zero output (torch gives NaN there).
+    on every row that has at least one key to attend to. A row whose keys are all
+    masked gets zero weights and a zero output, never NaN (recent torch versions also
+    return zeros there; older ones, and ``nn.MultiheadAttention``'s weights, give NaN).
 
     Args:
         q: queries (..., Lq, D).
