@@ -1,0 +1,314 @@
+"""Checkers for notebook 03 (scaled dot-product attention and masks).
+
+Each ``check_*`` prints one line (pass, hint, or "not answered yet") and returns None;
+it never raises, so an unanswered exercise does not stop the notebook.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ..attention import causal_mask, masked_softmax, padding_mask
+from ..constants import PAD_ID
+from .core import Mismatch, answered, expect, expect_close, report, run_check
+
+__all__ = [
+    "check_causal_padding_mask",
+    "check_masked_attention",
+    "causal_padding_mask_trial",
+    "masked_attention_trial",
+]
+
+MASKED_ATTENTION_EXERCISE = "Exercise 2 (masked attention)"
+CAUSAL_PADDING_EXERCISE = "Exercise 1 (causal + padding mask)"
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _close(a: Tensor, b: Tensor, atol: float = 1e-5) -> bool:
+    """Same shape and close values (NaN never counts as close)."""
+    return tuple(a.shape) == tuple(b.shape) and bool(
+        torch.allclose(a.detach().to("cpu", torch.float64), b.to(torch.float64), atol=atol, rtol=1e-4)
+    )
+
+
+def _reference_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor, scale: float) -> tuple[Tensor, Tensor]:
+    """Masked attention with zero weights/output on fully masked rows, at a given score scale."""
+    scores = (q @ k.transpose(-2, -1)) * scale  # (..., Lq, Lk)
+    weights = masked_softmax(scores, attn_mask)  # (..., Lq, Lk)
+    return weights @ v, weights  # (..., Lq, Dv), (..., Lq, Lk)
+
+
+# --- exercise 2: masked attention --------------------------------------------------------
+
+
+def _attention_cases() -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """(q, k, v, attn_mask) cases; every case has partly and fully masked query rows."""
+    generator = torch.Generator().manual_seed(3)
+    cases = []
+    # batched (B=2, Lq=3, Lk=5, D=4, Dv=3) with a (B, Lq, Lk) mask
+    q = torch.randn(2, 3, 4, generator=generator) * 2
+    k = torch.randn(2, 5, 4, generator=generator) * 2
+    v = torch.randn(2, 5, 3, generator=generator)
+    mask = torch.tensor(
+        [
+            [[True, True, True, True, True], [True, True, False, False, False], [False] * 5],
+            [[False, True, False, True, False], [False] * 5, [True, False, False, False, False]],
+        ]
+    )
+    cases.append((q, k, v, mask))
+    # padded histories (B=3, L=4, D=8) with a broadcast (B, 1, L) key mask: the last
+    # history is empty, so all of its rows are fully masked
+    items = torch.tensor([[5, 2, 7, 1], [PAD_ID, PAD_ID, 3, 9], [PAD_ID] * 4])
+    x = torch.randn(3, 4, 8, generator=generator)
+    cases.append((x, x.clone(), x.clone(), padding_mask(items)[:, 0]))  # mask (B, 1, L)
+    # no batch dimension: (Lq=4, D=16) against (Lk=6, D=16), a (Lq, Lk) mask
+    q = torch.randn(4, 16, generator=generator)
+    k = torch.randn(6, 16, generator=generator)
+    v = torch.randn(6, 2, generator=generator)
+    mask = torch.rand(4, 6, generator=generator) > 0.4
+    mask[0] = False
+    mask[1, 0] = True
+    cases.append((q, k, v, mask))
+    return cases
+
+
+def _call_attention(fn: Callable, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    inputs = (q, k, v, mask)
+    before = [x.clone() for x in inputs]
+    result = answered(fn(q, k, v, mask), "the result")
+    expect(
+        all(torch.equal(x, b) for x, b in zip(inputs, before)),
+        "your function changed its inputs in place (e.g. `scores.masked_fill_` on a view of q, "
+        "or `attn_mask.logical_not_()`); compute new tensors instead.",
+    )
+    if isinstance(result, Tensor):
+        raise Mismatch(
+            "you returned one tensor; return the pair `(output, weights)` so that the caller "
+            "can look at (and draw) the weights."
+        )
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise Mismatch(f"return the pair `(output, weights)`, got {type(result).__name__}.")
+    output, weights = (answered(x, "output and weights") for x in result)
+    for name, x in (("output", output), ("weights", weights)):
+        if not isinstance(x, Tensor):
+            raise Mismatch(f"{name} should be a torch.Tensor, got {type(x).__name__}.")
+    return output, weights
+
+
+def _diagnose_weights(weights: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> None:
+    """Raise a Mismatch naming the likely mistake if ``weights`` are wrong."""
+    d = q.shape[-1]
+    _, expected = _reference_attention(q, k, v, mask, 1.0 / math.sqrt(d))
+    if tuple(weights.shape) != tuple(expected.shape):
+        raise Mismatch(
+            f"the weights should have shape (..., Lq, Lk) = {tuple(expected.shape)}, "
+            f"got {tuple(weights.shape)}."
+        )
+    w = weights.detach().to("cpu", torch.float64)
+    full = torch.broadcast_to(mask, expected.shape)  # (..., Lq, Lk)
+    empty_rows = ~full.any(dim=-1)  # (..., Lq): queries with no key to attend to
+    if torch.isnan(w).any():
+        if torch.isnan(w[empty_rows]).any() and not torch.isnan(w[~empty_rows]).any():
+            raise Mismatch(
+                "the weights are NaN in the rows whose keys are all masked: filling every score "
+                "of a row with -inf makes softmax compute exp(-inf - (-inf)) = NaN. Fill with a "
+                "finite number such as torch.finfo(scores.dtype).min, then set the weights of "
+                "masked keys to 0 (e.g. `weights * attn_mask`)."
+            )
+        raise Mismatch("the weights contain NaN. Check the fill value and the softmax axis.")
+    if _close(weights, expected):
+        return
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(d)  # (..., Lq, Lk)
+    if _close(weights, masked_softmax(scores, mask, dim=-2)):
+        raise Mismatch(
+            "your weights sum to 1 down each column (over the queries). Softmax must run over "
+            "the keys, the last dimension (dim=-1): each query distributes its attention over "
+            "the keys."
+        )
+    allowed_rows = ~empty_rows
+    if empty_rows.any() and _close(w[allowed_rows], expected[allowed_rows]):
+        n_keys = expected.shape[-1]
+        if torch.allclose(w[empty_rows], torch.full_like(w[empty_rows], 1.0 / n_keys), atol=1e-5):
+            raise Mismatch(
+                "right on every row that has a key to attend to, but a row whose keys are all "
+                f"masked got uniform weights 1/{n_keys}: with a big negative fill (-1e9) all its "
+                "scores are equal, so softmax spreads the weight over padding. Such a row must "
+                "get weight 0 everywhere (multiply the weights by the mask)."
+            )
+        raise Mismatch(
+            "right on every row that has a key to attend to; a row whose keys are all masked "
+            "must get weight 0 on every key."
+        )
+    if (w[~full] != 0).any():
+        raise Mismatch(
+            "some masked keys got a non-zero weight. True in attn_mask means 'may attend': "
+            "fill the scores where the mask is False (`~attn_mask`), not where it is True."
+        )
+    if _close(weights, masked_softmax(scores * math.sqrt(d), mask)):
+        raise Mismatch("these are the weights without scaling: divide the scores q·k by √d first.")
+    if _close(weights, masked_softmax(scores / math.sqrt(d), mask)):
+        raise Mismatch("you divided the scores by d; divide by √d (math.sqrt(d)) instead.")
+    expect_close(
+        weights,
+        expected,
+        what="the weights",
+        hint="weights = softmax over the keys of q·k/√d, with masked keys at 0.",
+    )
+
+
+def masked_attention_trial(student_attention: Callable) -> None:
+    """Raise NotAnswered / Mismatch unless ``student_attention`` solves exercise 2 (see the checker)."""
+    fn = answered(student_attention, "your function")
+    for q, k, v, mask in _attention_cases():
+        output, weights = _call_attention(fn, q, k, v, mask)
+        _diagnose_weights(weights, q, k, v, mask)
+        expected_output, _ = _reference_attention(q, k, v, mask, 1.0 / math.sqrt(q.shape[-1]))
+        expect_close(
+            output,
+            expected_output,
+            what=f"the output for q of shape {tuple(q.shape)}",
+            hint="the output is weights @ v (a weighted sum of the values).",
+        )
+    # gradients: a fully masked row must not poison the gradients of q, k or v
+    q, k, v, mask = (x.clone() for x in _attention_cases()[0])
+    for x in (q, k, v):
+        x.requires_grad_(True)
+    output, _ = _call_attention(fn, q, k, v, mask)
+    expect(
+        output.requires_grad,
+        "the output is not connected to q, k and v for autograd (did you use .detach(), "
+        ".item() or NumPy?); compute it with torch operations.",
+    )
+    output.pow(2).sum().backward()
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        expect(
+            x.grad is not None and bool(torch.isfinite(x.grad).all()),
+            f"the forward pass is right, but the gradient of {name} contains NaN or inf. "
+            "An additive -inf mask (scores + mask), or NaN patched away after the softmax, "
+            "still sends NaN backwards; fill the masked scores with a finite number "
+            "(torch.finfo(scores.dtype).min) before the softmax instead.",
+        )
+
+
+def check_masked_attention(
+    student_attention: Callable[[Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]],
+) -> None:
+    """Check ``student_attention(q, k, v, attn_mask) -> (output, weights)``.
+
+    q (..., Lq, D), k (..., Lk, D), v (..., Lk, Dv); attn_mask bool broadcastable to
+    (..., Lq, Lk), True = may attend. A query row whose keys are all masked must get
+    zero weights and a zero output, and gradients must stay finite.
+    """
+    report(
+        run_check(
+            MASKED_ATTENTION_EXERCISE,
+            lambda: masked_attention_trial(student_attention),
+            success="Fully masked rows give zeros, and gradients stay finite.",
+        )
+    )
+
+
+# --- exercise 1: causal + padding mask ---------------------------------------------------
+
+
+def _reference_causal_padding(items: Tensor) -> Tensor:
+    length = items.shape[-1]
+    return causal_mask(length) & padding_mask(items)[:, 0]  # (L, L) & (B, 1, L) -> (B, L, L)
+
+
+def _mask_cases() -> list[Tensor]:
+    """Left-padded histories (newest item last); one of them is empty."""
+    return [
+        torch.tensor(
+            [
+                [4, 8, 1, 6, 3],
+                [PAD_ID, PAD_ID, 2, 7, 5],
+                [PAD_ID, PAD_ID, PAD_ID, PAD_ID, 9],
+                [PAD_ID] * 5,
+            ]
+        ),
+        torch.tensor([[PAD_ID, 3, 1], [6, 2, 4]]),
+    ]
+
+
+def causal_padding_mask_trial(student_mask: Callable) -> None:
+    """Raise NotAnswered / Mismatch unless ``student_mask`` solves exercise 1 (see the checker)."""
+    fn = answered(student_mask, "your function")
+    for items in _mask_cases():
+        before = items.clone()
+        got = answered(fn(items), "the mask")
+        expect(
+            torch.equal(items, before),
+            "your function changed the item ids in place; compute a new tensor instead.",
+        )
+        batch, length = items.shape
+        where = f"(histories of shape {tuple(items.shape)})"
+        if not isinstance(got, Tensor):
+            raise Mismatch(f"return a torch.Tensor, got {type(got).__name__}.")
+        if got.dtype != torch.bool:
+            if got.is_floating_point() and torch.isinf(got).any():
+                raise Mismatch(
+                    "this looks like an additive float mask (0 / -inf); the course uses "
+                    "boolean masks with True = may attend."
+                )
+            raise Mismatch(
+                f"the mask should be boolean (True = may attend), got dtype {got.dtype}. "
+                "Comparisons such as `items != PAD_ID` already give booleans."
+            )
+        if tuple(got.shape) == (batch, 1, length, length):
+            got = got[:, 0]
+        expect(
+            tuple(got.shape) == (batch, length, length),
+            f"the mask should have shape (B, L, L) = {(batch, length, length)} {where}, "
+            f"got {tuple(got.shape)}. Combine a (L, L) causal mask with a (B, 1, L) key mask.",
+        )
+        got = got.to("cpu")
+        expected = _reference_causal_padding(items)
+        if torch.equal(got, expected):
+            continue
+        causal = causal_mask(length)  # (L, L)
+        keys_real = padding_mask(items)[:, 0]  # (B, 1, L)
+        queries_real = keys_real.transpose(-2, -1)  # (B, L, 1)
+        if torch.equal(got, ~expected):
+            raise Mismatch("True and False are swapped: in this course True means 'may attend'.")
+        if torch.equal(got, causal.T & keys_real) or torch.equal(got, causal.T.expand_as(got)):
+            raise Mismatch(
+                "the causal part is transposed: query i (row) may attend key j (column) when "
+                "j <= i, the lower triangle (torch.tril)."
+            )
+        if torch.equal(got, causal.expand_as(got)):
+            raise Mismatch(f"the causal part is right, but padded keys are still allowed {where}.")
+        if torch.equal(got, keys_real.expand_as(got)):
+            raise Mismatch(f"the padding part is right, but later keys are still allowed {where}.")
+        if torch.equal(got, causal & queries_real):
+            raise Mismatch(
+                "you masked the padded *queries* (rows); padding must hide the padded *keys* "
+                "(columns), i.e. the mask is items[b, j] != PAD_ID along the last dimension."
+            )
+        wrong = (got != expected).nonzero()[0].tolist()
+        raise Mismatch(
+            f"wrong at (batch, query, key) = {tuple(wrong)} {where}: expected "
+            f"{bool(expected[tuple(wrong)])}. Query i may attend key j when j <= i and "
+            "items[b, j] != PAD_ID."
+        )
+
+
+def check_causal_padding_mask(student_mask: Callable[[Tensor], Tensor]) -> None:
+    """Check ``student_mask(items (B, L)) -> bool (B, L, L)``: True = query i may attend key j.
+
+    Query i may attend key j when j <= i (causal) and items[b, j] is not PAD_ID.
+    A shape (B, 1, L, L) (with a head dimension) is accepted too.
+    """
+    report(
+        run_check(
+            CAUSAL_PADDING_EXERCISE,
+            lambda: causal_padding_mask_trial(student_mask),
+            success="Each position sees only itself and earlier real items.",
+        )
+    )

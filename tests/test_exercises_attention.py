@@ -1,0 +1,300 @@
+"""The checkers of notebook 03: each prints a pass, a hint, or "not answered yet", and never raises."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from course_lib import PAD_ID
+from course_lib.attention import causal_mask, combine_masks, padding_mask, scaled_dot_product_attention
+from course_lib.exercises import attention as checkers
+from course_lib.exercises.attention import check_causal_padding_mask, check_masked_attention
+from course_lib.exercises.core import Status, run_check
+
+
+def _verdict(capsys: pytest.CaptureFixture[str], checker, answer) -> str:
+    assert checker(answer) is None  # checkers print, they return nothing
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, f"a checker prints exactly one line, got {out!r}"
+    return out
+
+
+def _stub(*args):
+    raise NotImplementedError
+
+
+def test_public_api():
+    assert set(checkers.__all__) == {
+        "check_masked_attention",
+        "check_causal_padding_mask",
+        "masked_attention_trial",
+        "causal_padding_mask_trial",
+    }
+    assert all(callable(getattr(checkers, name)) for name in checkers.__all__)
+
+
+# --- exercise 2: masked attention ---------------------------------------------------------
+
+
+def _scores(q, k, scale=None):
+    return q @ k.transpose(-2, -1) * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+
+
+def attention_fill_and_zero(q, k, v, attn_mask):
+    """The notebook's solution: finite fill, softmax, then zero the masked keys."""
+    scores = _scores(q, k).masked_fill(~attn_mask, torch.finfo(q.dtype).min)
+    weights = torch.softmax(scores, dim=-1) * attn_mask
+    return weights @ v, weights
+
+
+def attention_from_course_lib(q, k, v, attn_mask):
+    return scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+
+
+def attention_where_after_inf(q, k, v, attn_mask):
+    """-inf fill, then replace the NaN rows with zeros: forward right, gradients finite too."""
+    weights = torch.softmax(_scores(q, k).masked_fill(~attn_mask, float("-inf")), dim=-1)
+    weights = torch.where(attn_mask.any(dim=-1, keepdim=True), weights, torch.zeros_like(weights))
+    return weights @ v, weights
+
+
+def attention_as_list(q, k, v, attn_mask):
+    return list(attention_fill_and_zero(q, k, v, attn_mask))
+
+
+@pytest.mark.parametrize(
+    "answer", [attention_fill_and_zero, attention_from_course_lib, attention_where_after_inf, attention_as_list]
+)
+def test_masked_attention_passes_for_correct_answers(capsys, answer):
+    out = _verdict(capsys, check_masked_attention, answer)
+    assert out.startswith("✅ Exercise 2") and "passed" in out
+
+
+@pytest.mark.parametrize("answer", [None, _stub, lambda q, k, v, m: None, lambda q, k, v, m: (None, None)])
+def test_masked_attention_not_answered(capsys, answer):
+    out = _verdict(capsys, check_masked_attention, answer)
+    assert out.startswith("⏳ Exercise 2") and "not answered yet" in out
+
+
+def _inf_fill(q, k, v, m):
+    w = torch.softmax(_scores(q, k).masked_fill(~m, float("-inf")), dim=-1)
+    return w @ v, w
+
+
+def _big_negative_fill(q, k, v, m):
+    w = torch.softmax(_scores(q, k).masked_fill(~m, -1e9), dim=-1)
+    return w @ v, w
+
+
+def _no_scaling(q, k, v, m):
+    w = torch.softmax(_scores(q, k, scale=1.0).masked_fill(~m, -1e9), dim=-1) * m
+    return w @ v, w
+
+
+def _divided_by_d(q, k, v, m):
+    w = torch.softmax(_scores(q, k, scale=1 / q.shape[-1]).masked_fill(~m, -1e9), dim=-1) * m
+    return w @ v, w
+
+
+def _softmax_over_queries(q, k, v, m):
+    w = torch.softmax(_scores(q, k).masked_fill(~m, -1e9), dim=-2) * m
+    return w @ v, w
+
+
+def _mask_inverted(q, k, v, m):
+    w = torch.softmax(_scores(q, k).masked_fill(m, -1e9), dim=-1) * ~m
+    return w @ v, w
+
+
+def _wrong_output(q, k, v, m):
+    _, w = attention_fill_and_zero(q, k, v, m)
+    return w @ v + 1.0, w
+
+
+def _weights_transposed(q, k, v, m):
+    out, w = attention_fill_and_zero(q, k, v, m)
+    return out, w.transpose(-2, -1)
+
+
+def _detached(q, k, v, m):
+    out, w = attention_fill_and_zero(q.detach(), k.detach(), v.detach(), m)
+    return out, w
+
+
+def _in_place(q, k, v, m):
+    q.mul_(1.0 / math.sqrt(q.shape[-1]))
+    w = torch.softmax((q @ k.transpose(-2, -1)).masked_fill(~m, -1e9), dim=-1) * m
+    return w @ v, w
+
+
+def _nan_gradients(q, k, v, m):
+    """An additive -inf mask, NaN patched after the softmax: right forward pass, NaN gradients."""
+    additive = torch.zeros(m.shape).masked_fill(~m, float("-inf"))
+    w = torch.softmax(_scores(q, k) + additive, dim=-1)
+    w = torch.where(torch.isnan(w), torch.zeros_like(w), w)
+    return w @ v, w
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (_inf_fill, "exp(-inf - (-inf)) = NaN"),
+        (_big_negative_fill, "uniform weights"),
+        (_no_scaling, "without scaling"),
+        (_divided_by_d, "divided the scores by d"),
+        (_softmax_over_queries, "over the queries"),
+        (_mask_inverted, "True in attn_mask means 'may attend'"),
+        (_wrong_output, "weights @ v"),
+        (_weights_transposed, "should have shape"),
+        (lambda q, k, v, m: attention_fill_and_zero(q, k, v, m)[0], "return the pair"),
+        (lambda q, k, v, m: attention_fill_and_zero(q, k, v, m) + (None,), "return the pair"),
+        (lambda q, k, v, m: tuple(x.numpy() for x in attention_fill_and_zero(q, k, v, m)), "torch.Tensor"),
+        (_detached, "not connected to q, k and v"),
+        (_in_place, "in place"),
+        (_nan_gradients, "gradient of"),
+    ],
+    ids=[
+        "inf-fill", "big-negative", "no-scale", "by-d", "wrong-axis", "inverted", "output", "transposed",
+        "single-tensor", "triple", "numpy", "detached", "in-place", "nan-grad",
+    ],
+)
+def test_masked_attention_wrong_answers_get_a_hint(capsys, answer, hint):
+    out = _verdict(capsys, check_masked_attention, answer)
+    assert out.startswith("❌ Exercise 2") and "Hint:" in out
+    assert hint in out
+
+
+def test_nan_gradient_example_really_has_a_right_forward_pass():
+    """Guards the test above: _nan_gradients must differ from the solution only backwards."""
+    q, k, v, m = checkers._attention_cases()[0]
+    for a, b in zip(_nan_gradients(q, k, v, m), attention_fill_and_zero(q, k, v, m)):
+        torch.testing.assert_close(a, b)
+
+
+def test_masked_attention_crashing_code_is_reported_not_raised(capsys):
+    def crashes(q, k, v, attn_mask):
+        return q @ v  # (.., Lq, D) @ (.., Lk, Dv): shapes do not match
+
+    out = _verdict(capsys, check_masked_attention, crashes)
+    assert out.startswith("❌ Exercise 2") and "RuntimeError" in out
+
+
+def test_reference_cases_contain_fully_masked_rows():
+    """The checker would not test the trap if its cases had no empty rows."""
+    for q, k, v, mask in checkers._attention_cases():
+        full = torch.broadcast_to(mask, (q @ k.transpose(-2, -1)).shape)  # (..., Lq, Lk)
+        assert (~full.any(dim=-1)).any() and full.any(dim=-1).any()
+
+
+# --- exercise 1: causal + padding mask -------------------------------------------------------
+
+
+def mask_by_hand(items):
+    length = items.shape[-1]
+    lower = torch.ones(length, length, dtype=torch.bool).tril()  # (L, L)
+    return lower & (items != PAD_ID)[:, None, :]  # (B, L, L)
+
+
+def mask_with_course_lib(items):
+    return combine_masks(causal_mask(items.shape[1]), padding_mask(items))  # (B, 1, L, L)
+
+
+def mask_with_loops(items):
+    batch, length = items.shape
+    out = torch.zeros(batch, length, length, dtype=torch.bool)
+    for b in range(batch):
+        for i in range(length):
+            for j in range(i + 1):
+                out[b, i, j] = bool(items[b, j] != PAD_ID)
+    return out
+
+
+@pytest.mark.parametrize("answer", [mask_by_hand, mask_with_course_lib, mask_with_loops])
+def test_causal_padding_mask_passes_for_correct_answers(capsys, answer):
+    out = _verdict(capsys, check_causal_padding_mask, answer)
+    assert out.startswith("✅ Exercise 1") and "passed" in out
+
+
+@pytest.mark.parametrize("answer", [None, _stub, lambda items: None])
+def test_causal_padding_mask_not_answered(capsys, answer):
+    out = _verdict(capsys, check_causal_padding_mask, answer)
+    assert out.startswith("⏳ Exercise 1") and "not answered yet" in out
+
+
+def _ones(items):
+    return torch.ones(items.shape[1], items.shape[1], dtype=torch.bool)
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (lambda items: ~mask_by_hand(items), "swapped"),
+        (lambda items: _ones(items).triu() & (items != PAD_ID)[:, None, :], "transposed"),
+        (lambda items: _ones(items).tril().expand(items.shape[0], -1, -1), "padded keys are still allowed"),
+        (lambda items: (items != PAD_ID)[:, None, :].expand(-1, items.shape[1], -1), "later keys"),
+        (lambda items: _ones(items).tril() & (items != PAD_ID)[:, :, None], "padded *queries*"),
+        (lambda items: mask_by_hand(items).float(), "boolean"),
+        (
+            lambda items: torch.zeros(mask_by_hand(items).shape).masked_fill(~mask_by_hand(items), float("-inf")),
+            "additive float mask",
+        ),
+        (lambda items: mask_by_hand(items)[0], "shape (B, L, L)"),
+        (lambda items: mask_by_hand(items).tolist(), "torch.Tensor"),
+        (lambda items: _ones(items).tril(-1) & (items != PAD_ID)[:, None, :], "wrong at"),
+        (lambda items: items.fill_(PAD_ID) != PAD_ID, "in place"),
+    ],
+    ids=[
+        "inverted", "upper", "causal-only", "padding-only", "query-padding", "float", "additive",
+        "one-history", "list", "strict-lower", "in-place",
+    ],
+)
+def test_causal_padding_mask_wrong_answers_get_a_hint(capsys, answer, hint):
+    out = _verdict(capsys, check_causal_padding_mask, answer)
+    assert out.startswith("❌ Exercise 1") and "Hint:" in out
+    assert hint in out
+
+
+def test_causal_padding_mask_hard_coded_length_fails(capsys):
+    fixed = mask_by_hand(checkers._mask_cases()[0])  # right for the first case only
+    out = _verdict(capsys, check_causal_padding_mask, lambda items: fixed)
+    assert out.startswith("❌ Exercise 1")
+
+
+# --- both checkers: the machinery ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        42,
+        "attention",
+        lambda *args: 1 / 0,
+        lambda *args: ("a", "b"),
+        lambda *args: (torch.zeros(1), torch.zeros(1)),
+        lambda *args: torch.tensor(float("nan")),
+        lambda *args: iter([]),
+    ],
+    ids=["int", "str", "zero-division", "strings", "tiny-tensors", "nan-scalar", "iterator"],
+)
+@pytest.mark.parametrize("checker", [check_masked_attention, check_causal_padding_mask])
+def test_checkers_never_raise(capsys, checker, answer):
+    out = _verdict(capsys, checker, answer)
+    assert out.startswith("❌ Exercise")
+
+
+def test_run_check_statuses_for_the_trials():
+    """The trials behind the checkers give the three statuses through core.run_check."""
+    trial = checkers.masked_attention_trial
+    passed = run_check("ex", lambda: trial(attention_fill_and_zero))
+    failed = run_check("ex", lambda: trial(_big_negative_fill))
+    stub = run_check("ex", lambda: trial(_stub))
+    assert passed.status is Status.PASSED and passed.message.startswith("✅ ex")
+    assert failed.status is Status.FAILED and "uniform" in failed.message
+    assert stub.status is Status.NOT_ANSWERED
+
+    trial = checkers.causal_padding_mask_trial
+    assert run_check("ex", lambda: trial(mask_by_hand)).status is Status.PASSED
+    assert run_check("ex", lambda: trial(lambda items: ~mask_by_hand(items))).status is Status.FAILED
+    assert run_check("ex", lambda: trial(None)).status is Status.NOT_ANSWERED
