@@ -1,0 +1,29 @@
+"""Transformer layers built on :mod:`course_lib.attention`, one concept per file.
+
+* ``multi_head``   - :class:`MultiHeadAttention` (self and cross), ``split_heads``, ``merge_heads``
+* ``positional``   - sinusoidal and learned positional encodings
+* ``feed_forward`` - the position-wise feed-forward network (Linear → activation → Linear)
+* ``transformer``  - :class:`TransformerConfig`, :class:`TransformerBlock` (pre-/post-LN) and
+  :class:`TransformerEncoder` (causal GPT-style or bidirectional BERT-style)
+
+Mask convention everywhere: boolean ``attn_mask``, True = may attend, broadcastable to
+(B, H, Lq, Lk). Modules return attention weights when asked and never store them.
+"""
+
+from .feed_forward import PositionWiseFeedForward
+from .multi_head import MultiHeadAttention, copy_from_torch_mha, merge_heads, split_heads
+from .positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_positions
+from .transformer import TransformerBlock, TransformerConfig, TransformerEncoder
+
+__all__ = [
+    "LearnedPositionalEncoding",
+    "MultiHeadAttention",
+    "PositionWiseFeedForward",
+    "SinusoidalPositionalEncoding",
+    "TransformerBlock",
+    "TransformerConfig",
+    "TransformerEncoder",
+    "copy_from_torch_mha",
+    "merge_heads",
+    "sinusoidal_positions",
+]

@@ -1,0 +1,96 @@
+"""The checkers of notebooks 04 and 05: pass on the reference, hint on typical mistakes,
+"not answered" on the stub, and never raise."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from course_lib.exercises.multi_head import check_merge_heads, check_split_heads, check_torch_attn_mask
+from course_lib.exercises.transformer import check_greedy_decode, check_pre_ln_block, check_sinusoidal_positions
+from course_lib.layers import merge_heads, sinusoidal_positions, split_heads
+from course_lib.toy_tasks import greedy_decode
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def _decode_from_first_position(model, prompt, n_new):
+    tokens = prompt
+    for _ in range(n_new):
+        tokens = torch.cat([tokens, model(tokens)[:, 0].argmax(-1, keepdim=True)], dim=1)  # wrong position
+    return tokens
+
+
+def _verdict(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().out.strip()
+
+
+@pytest.mark.parametrize(
+    "checker, right, wrong, hint",
+    [
+        (check_split_heads, split_heads,
+         lambda x, h: x.reshape(x.shape[0], h, x.shape[1], x.shape[2] // h), "transpose"),
+        (check_merge_heads, merge_heads,
+         lambda x: x.reshape(x.shape[0], x.shape[2], -1), "transpose"),
+        (check_torch_attn_mask, lambda m: ~m, lambda m: m, "NOT allowed"),
+        (check_sinusoidal_positions, sinusoidal_positions,
+         lambda n, d: sinusoidal_positions(n, d).roll(1, dims=1), "swapped"),
+        (check_greedy_decode, greedy_decode, lambda model, prompt, n: _decode_from_first_position(model, prompt, n), "last"),
+    ],
+)
+def test_checkers_judge_answers(checker, right, wrong, hint, capsys) -> None:
+    checker(right)
+    assert _verdict(capsys).startswith("✅")
+    checker(wrong)
+    message = _verdict(capsys)
+    assert message.startswith("❌") and hint in message, message
+    checker(_stub)
+    assert _verdict(capsys).startswith("⏳")
+    checker(None)
+    assert _verdict(capsys).startswith("⏳")
+
+
+def test_sinusoidal_checker_spots_the_wrong_exponent(capsys) -> None:
+    def wrong(length: int, d_model: int) -> torch.Tensor:
+        out = torch.zeros(length, d_model)
+        pos = torch.arange(length)[:, None].float()
+        freq = torch.exp(-math.log(10000.0) * torch.arange(d_model // 2) / d_model)  # i/D, not 2i/D
+        out[:, 0::2], out[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
+        return out
+
+    check_sinusoidal_positions(wrong)
+    assert "2i/D" in _verdict(capsys)
+
+
+def test_pre_ln_checker(capsys) -> None:
+    def pre_ln(block, x):
+        h = x + block.attention(query=block.norm1(x))
+        return h + block.feed_forward(block.norm2(h))
+
+    def post_ln(block, x):
+        h = block.norm1(x + block.attention(query=x))
+        return block.norm2(h + block.feed_forward(h))
+
+    check_pre_ln_block(pre_ln)
+    assert _verdict(capsys).startswith("✅")
+    check_pre_ln_block(post_ln)
+    assert "post-LN" in _verdict(capsys)
+    check_pre_ln_block(lambda block, x: x + block.attention(query=x))
+    assert _verdict(capsys).startswith("❌")
+    check_pre_ln_block(_stub)
+    assert _verdict(capsys).startswith("⏳")
+
+
+def test_decode_checker_spots_the_missing_feedback(capsys) -> None:
+    def no_feedback(model, prompt, n_new):
+        first = model(prompt)[:, -1].argmax(-1, keepdim=True)  # (B, 1)
+        return torch.cat([prompt, first.expand(-1, n_new)], dim=1)
+
+    check_greedy_decode(no_feedback)
+    assert "feed each generated token back" in _verdict(capsys)
+    check_greedy_decode(lambda model, prompt, n_new: greedy_decode(model, prompt, n_new)[:, prompt.shape[1]:])
+    assert "prompt followed by" in _verdict(capsys)
