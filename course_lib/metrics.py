@@ -1,0 +1,262 @@
+"""The one evaluation path: full ranking over the whole catalogue.
+
+For each user the model scores every item (``score_all(batch) -> (B, I)``; column
+``c`` is item id ``c + 1``). Items in the user's input history are removed from the
+ranking (the target itself is always ranked). Ties are counted pessimistically: a target
+tied with k other items ranks below all of them, so a model that gives every item the
+same score ranks the target last, not first.
+
+From the 1-based rank r of the target:
+
+* HR@K = 1 if r <= K else 0
+* NDCG@K = 1 / log2(r + 1) if r <= K else 0 (one relevant item, so the ideal DCG is 1)
+* MRR = 1 / r (no cut-off)
+* AUC = share of non-history items scored below the target, ties counting one half
+  (the usual AUC with one positive; equals scikit-learn's ``roc_auc_score`` on the
+  continuous scores, never on hard 0/1 predictions).
+
+:func:`evaluate_sampled` ranks the target among 100 random negatives instead. It is here
+only to show, in notebook 06, how sampled metrics inflate numbers and can reorder models.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .constants import PAD_ID
+from .data.batch import Batch
+
+DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20)
+
+
+def _check_scores(scores: Tensor, num_items: int | None = None) -> None:
+    if not isinstance(scores, Tensor) or scores.ndim != 2:
+        shape = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
+        raise ValueError(f"scores must be a (B, I) tensor, got {shape}.")
+    if num_items is not None and scores.shape[1] != num_items:
+        raise ValueError(
+            f"score_all must return one column per item, (B, I={num_items}); got {tuple(scores.shape)}. "
+            "Column c is item id c + 1 (PAD_ID = 0 has no column)."
+        )
+    if torch.isnan(scores).any():
+        raise ValueError("scores contain NaN; a ranking is undefined.")
+
+
+def exclusion_mask(excluded: Tensor, targets: Tensor, num_items: int) -> Tensor:
+    """Boolean (B, I) mask, True where an item is removed from the ranking.
+
+    Args:
+        excluded: (B, S) item ids to remove (history / seen items), ``PAD_ID``-padded.
+        targets: (B,) target item ids; never removed.
+        num_items: I.
+
+    Returns:
+        Bool (B, I); column c is item id c + 1.
+    """
+    mask = torch.zeros(excluded.shape[0], num_items + 1, dtype=torch.bool, device=excluded.device)
+    mask.scatter_(1, excluded, True)  # (B, I + 1), column = item id
+    mask[:, PAD_ID] = False
+    mask.scatter_(1, targets[:, None], False)
+    return mask[:, 1:]  # (B, I)
+
+
+def target_ranks(
+    scores: Tensor, targets: Tensor, excluded: Tensor | None = None, *, ties: str = "pessimistic"
+) -> Tensor:
+    """1-based rank of each target among the non-excluded items.
+
+    Args:
+        scores: (B, I) scores; column c is item id c + 1.
+        targets: (B,) target item ids in 1..I.
+        excluded: (B, S) item ids removed from the ranking (``PAD_ID``-padded), or None.
+        ties: ``"pessimistic"`` (the course's rule: the target ranks below every item it ties
+            with) or ``"optimistic"`` (above them; only to compare with tools that do so).
+
+    Returns:
+        Long (B,): 1 + the number of other ranked items scoring >= the target (> for optimistic).
+    """
+    if ties not in ("pessimistic", "optimistic"):
+        raise ValueError(f"ties must be 'pessimistic' or 'optimistic', got {ties!r}.")
+    _check_scores(scores)
+    num_items = scores.shape[1]
+    if targets.min() < 1 or targets.max() > num_items:
+        raise ValueError(f"targets must be item ids in 1..{num_items}, got range {targets.min()}..{targets.max()}.")
+    target_scores = scores.gather(1, (targets - 1)[:, None])  # (B, 1)
+    if ties == "optimistic":
+        beats = scores > target_scores  # (B, I)
+        beats.scatter_(1, (targets - 1)[:, None], True)  # the target counts itself once
+    else:
+        beats = scores >= target_scores  # (B, I); includes the target itself
+    if excluded is not None:
+        beats &= ~exclusion_mask(excluded, targets, num_items)
+    return beats.sum(dim=1)  # rank = 1 (the target) + the other ranked items that beat it
+
+
+def target_aucs(scores: Tensor, targets: Tensor, excluded: Tensor | None = None) -> Tensor:
+    """Per-user AUC of the target against every non-excluded other item (ties count 1/2).
+
+    Returns:
+        Float64 (B,), on the CPU.
+    """
+    _check_scores(scores)
+    num_items = scores.shape[1]
+    target_scores = scores.gather(1, (targets - 1)[:, None])  # (B, 1)
+    negatives = torch.ones_like(scores, dtype=torch.bool)
+    negatives.scatter_(1, (targets - 1)[:, None], False)
+    if excluded is not None:
+        negatives &= ~exclusion_mask(excluded, targets, num_items)
+    below = ((scores < target_scores) & negatives).sum(1).cpu().double()  # CPU: MPS has no float64
+    tied = ((scores == target_scores) & negatives).sum(1).cpu().double()
+    return (below + 0.5 * tied) / negatives.sum(1).clamp(min=1).cpu().double()
+
+
+def hit_rate(ranks: Tensor, k: int) -> float:
+    """HR@K: share of users whose target ranks in the top K."""
+    return (ranks.cpu() <= k).double().mean().item()
+
+
+def ndcg(ranks: Tensor, k: int) -> float:
+    """NDCG@K with one relevant item: mean of 1 / log2(rank + 1) over ranks <= K."""
+    ranks = ranks.cpu().double()
+    gains = 1.0 / torch.log2(ranks + 1.0)
+    return torch.where(ranks <= k, gains, torch.zeros_like(gains)).mean().item()
+
+
+def mrr(ranks: Tensor) -> float:
+    """MRR: mean of 1 / rank (no cut-off)."""
+    return (1.0 / ranks.cpu().double()).mean().item()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-user ranks (and AUCs) from one evaluation pass, with the summary metrics."""
+
+    ranks: Tensor  # (U,) long, pessimistic 1-based rank of each user's target (CPU)
+    aucs: Tensor | None  # (U,) float64 per-user AUC, None for sampled evaluation
+    users: Tensor  # (U,) long, the user index of each row
+    num_candidates: int  # items each target was ranked against (I, or 1 + sampled negatives)
+
+    def metrics(self, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+        """``{"HR@K": ..., "NDCG@K": ..., "MRR": ..., "AUC": ...}`` averaged over users."""
+        out: dict[str, float] = {}
+        for k in ks:
+            out[f"HR@{k}"] = hit_rate(self.ranks, k)
+        for k in ks:
+            out[f"NDCG@{k}"] = ndcg(self.ranks, k)
+        out["MRR"] = mrr(self.ranks)
+        if self.aucs is not None:
+            out["AUC"] = self.aucs.mean().item()
+        return out
+
+    def __getitem__(self, name: str) -> float:
+        """A metric by name, e.g. ``evaluation["NDCG@10"]``."""
+        if name in ("MRR", "AUC"):
+            return self.metrics(())[name]
+        kind, _, k = name.partition("@")
+        if kind not in ("HR", "NDCG") or not k.isdigit():
+            raise KeyError(f"unknown metric {name!r}; use 'HR@K', 'NDCG@K', 'MRR' or 'AUC'.")
+        return hit_rate(self.ranks, int(k)) if kind == "HR" else ndcg(self.ranks, int(k))
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.device | str = "cpu") -> Evaluation:
+    """Full-ranking evaluation of any model with ``score_all(batch) -> (B, I)``.
+
+    Args:
+        model: a recommender (see :class:`course_lib.models.Recommender`); moved to
+            ``device``, put in eval mode for the pass and restored afterwards.
+        batches: batches with ``targets`` (and ``seen``), e.g. from
+            :func:`course_lib.data.evaluation_batches`.
+        device: where to compute.
+
+    Returns:
+        An :class:`Evaluation`; ``.metrics()`` gives HR@K, NDCG@K, MRR and AUC.
+    """
+    was_training = model.training
+    model.to(device).eval()
+    ranks, aucs, users = [], [], []
+    num_items = model.num_items
+    try:
+        for batch in batches:
+            if batch.targets is None:
+                raise ValueError("evaluate needs batches with targets (see evaluation_batches).")
+            batch = batch.to(device)
+            scores = model.score_all(batch)  # (B, I)
+            _check_scores(scores, num_items)
+            scores = scores.float()
+            ranks.append(target_ranks(scores, batch.targets, batch.excluded).cpu())
+            aucs.append(target_aucs(scores, batch.targets, batch.excluded).cpu())
+            users.append(batch.users.cpu())
+    finally:
+        model.train(was_training)
+    return Evaluation(torch.cat(ranks), torch.cat(aucs), torch.cat(users), num_items)
+
+
+def sample_negatives(
+    excluded: Tensor, targets: Tensor, num_items: int, num_negatives: int, generator: torch.Generator
+) -> Tensor:
+    """Draw ``num_negatives`` distinct items per user, uniformly from items neither seen nor the target.
+
+    Args:
+        excluded: (B, S) seen items, ``PAD_ID``-padded (CPU).
+        targets: (B,) target ids (CPU).
+        num_items: I.
+        num_negatives: N - 1 negatives per user.
+        generator: a CPU ``torch.Generator``.
+
+    Returns:
+        Long (B, num_negatives) item ids.
+    """
+    allowed = ~exclusion_mask(excluded, targets, num_items)  # (B, I)
+    allowed.scatter_(1, (targets - 1)[:, None], False)
+    if (allowed.sum(1) < num_negatives).any():
+        raise ValueError(f"some user has fewer than {num_negatives} unseen items to sample from.")
+    keys = torch.rand(allowed.shape, generator=generator)  # uniform keys; top-k = a uniform sample
+    keys[~allowed] = -1.0
+    return keys.topk(num_negatives, dim=1).indices + 1  # (B, num_negatives) item ids
+
+
+@torch.no_grad()
+def evaluate_sampled(
+    model: torch.nn.Module,
+    batches: Iterable[Batch],
+    *,
+    num_negatives: int = 100,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+) -> Evaluation:
+    """Rank each target among ``num_negatives`` uniformly sampled unseen items (biased; for teaching).
+
+    Uses ``model.score(batch, candidates)`` with the target in column 0. Ties are
+    pessimistic, as in :func:`evaluate`.
+
+    Args:
+        model: a recommender (moved to ``device``).
+        batches: evaluation batches with ``targets``.
+        num_negatives: negatives per user (the common choice is 100).
+        generator: a CPU ``torch.Generator``, so the sample is repeatable.
+        device: where to compute.
+    """
+    was_training = model.training
+    model.to(device).eval()
+    ranks, users = [], []
+    try:
+        for batch in batches:
+            negatives = sample_negatives(batch.excluded, batch.targets, model.num_items, num_negatives, generator)
+            candidates = torch.cat([batch.targets[:, None], negatives], dim=1)  # (B, N)
+            scores = model.score(batch.to(device), candidates.to(device)).float().cpu()  # (B, N)
+            ranks.append((scores >= scores[:, :1]).sum(1))
+            users.append(batch.users)
+    finally:
+        model.train(was_training)
+    return Evaluation(torch.cat(ranks), None, torch.cat(users), num_negatives + 1)
+
+
+def ndcg_at_k_single(rank: int, k: int) -> float:
+    """NDCG@K for one user whose target has 1-based ``rank`` (a reference for exercises)."""
+    return 1.0 / math.log2(rank + 1) if rank <= k else 0.0

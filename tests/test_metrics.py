@@ -1,0 +1,199 @@
+"""The evaluation path against a brute-force reference and scikit-learn, on random scores with ties."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import ndcg_score, roc_auc_score
+
+from course_lib import PAD_ID
+from course_lib.data import Batch
+from course_lib.metrics import (
+    Evaluation,
+    evaluate,
+    evaluate_sampled,
+    exclusion_mask,
+    ndcg_at_k_single,
+    sample_negatives,
+    target_aucs,
+    target_ranks,
+)
+from course_lib.models import Recommender
+
+
+def random_case(seed: int, users: int = 12, items: int = 30, seen: int = 6, levels: int = 5):
+    """Scores with many ties (few distinct levels), targets, and padded seen lists."""
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randint(0, levels, (users, items), generator=g).float()  # (B, I), lots of ties
+    targets = torch.randint(1, items + 1, (users,), generator=g)
+    excluded = torch.full((users, seen), PAD_ID)
+    for b in range(users):
+        n = int(torch.randint(0, seen + 1, (1,), generator=g))
+        excluded[b, :n] = torch.randperm(items, generator=g)[:n] + 1
+    return scores, targets, excluded
+
+
+def brute_force_rank(scores, target, seen):
+    """1 + number of ranked items (not seen, not the target) scoring >= the target."""
+    s_t = scores[target - 1]
+    return 1 + sum(
+        1 for item in range(1, len(scores) + 1) if item != target and item not in seen and scores[item - 1] >= s_t
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ranks_match_brute_force_with_ties(seed):
+    scores, targets, excluded = random_case(seed)
+    ranks = target_ranks(scores, targets, excluded)
+    for b in range(len(targets)):
+        seen = set(excluded[b].tolist()) - {PAD_ID}
+        assert ranks[b].item() == brute_force_rank(scores[b].tolist(), targets[b].item(), seen)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_optimistic_ranks_only_for_comparison(seed):
+    scores, targets, excluded = random_case(seed)
+    optimistic = target_ranks(scores, targets, excluded, ties="optimistic")
+    pessimistic = target_ranks(scores, targets, excluded)
+    for b in range(len(targets)):
+        seen = set(excluded[b].tolist()) - {PAD_ID}
+        s_t = scores[b, targets[b] - 1]
+        others = [i for i in range(1, scores.shape[1] + 1) if i != targets[b] and i not in seen]
+        assert optimistic[b] == 1 + sum(1 for i in others if scores[b, i - 1] > s_t)
+    assert (optimistic <= pessimistic).all() and (optimistic < pessimistic).any()
+    with pytest.raises(ValueError, match="ties"):
+        target_ranks(scores, targets, excluded, ties="random")
+
+
+def test_target_in_history_is_still_ranked_and_constant_scores_rank_last():
+    scores = torch.zeros(2, 5)
+    targets = torch.tensor([2, 5])
+    excluded = torch.tensor([[2, 3, 0], [1, 0, 0]])
+    # all tied: pessimistic rank = number of ranked items (target last)
+    assert target_ranks(scores, targets, excluded).tolist() == [4, 4]
+    mask = exclusion_mask(excluded, targets, 5)
+    assert mask.tolist() == [[False, False, True, False, False], [True, False, False, False, False]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ndcg_matches_scikit_learn(seed):
+    """scikit-learn averages over tied orderings; lowering the target below its ties makes it pessimistic."""
+    scores, targets, excluded = random_case(seed, levels=4)
+    ranks = target_ranks(scores, targets, excluded)
+    for k in (1, 3, 10):
+        ours = [ndcg_at_k_single(int(r), k) for r in ranks]
+        for b in range(len(targets)):
+            keep = [i for i in range(scores.shape[1]) if (i + 1) not in set(excluded[b].tolist()) or i + 1 == targets[b]]
+            y_true = np.zeros((1, len(keep)))
+            y_true[0, keep.index(targets[b].item() - 1)] = 1
+            y_score = scores[b, keep].numpy().astype(np.float64)[None].copy()
+            y_score[0, keep.index(targets[b].item() - 1)] -= 1e-6  # break ties against the target
+            assert ours[b] == pytest.approx(ndcg_score(y_true, y_score, k=k), abs=1e-12)
+            # without the nudge, scikit-learn's tie-averaged NDCG is never below the pessimistic one
+            y_plain = scores[b, keep].numpy().astype(np.float64)[None]
+            assert ndcg_score(y_true, y_plain, k=k) >= ours[b] - 1e-12
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_auc_matches_roc_auc_score_on_continuous_scores(seed):
+    scores, targets, excluded = random_case(seed, levels=6)
+    aucs = target_aucs(scores, targets, excluded)
+    for b in range(len(targets)):
+        seen = set(excluded[b].tolist()) - {PAD_ID}
+        keep = [i for i in range(scores.shape[1]) if (i + 1) not in seen or i + 1 == targets[b]]
+        y_true = np.array([int(i + 1 == targets[b]) for i in keep])
+        assert aucs[b].item() == pytest.approx(roc_auc_score(y_true, scores[b, keep].numpy()), abs=1e-12)
+
+
+def test_summary_metrics_from_ranks():
+    ranks = torch.tensor([1, 2, 5, 11, 100])
+    ev = Evaluation(ranks=ranks, aucs=torch.full((5,), 0.5, dtype=torch.float64), users=torch.arange(5), num_candidates=100)
+    m = ev.metrics((1, 10))
+    assert m["HR@1"] == pytest.approx(0.2) and m["HR@10"] == pytest.approx(0.6)
+    expected = (1 + 1 / math.log2(3) + 1 / math.log2(6)) / 5
+    assert m["NDCG@10"] == pytest.approx(expected)
+    assert m["MRR"] == pytest.approx((1 + 1 / 2 + 1 / 5 + 1 / 11 + 1 / 100) / 5)
+    assert ev["NDCG@10"] == pytest.approx(expected) and ev["AUC"] == 0.5
+    with pytest.raises(KeyError):
+        ev["Precision@3"]
+
+
+class FixedScores(Recommender):
+    """A model whose scores are a fixed (U, I) table, looked up by user."""
+
+    def __init__(self, table):
+        super().__init__(table.shape[1])
+        self.register_buffer("table", table)
+
+    def score_all(self, batch):
+        return self.table[batch.users]
+
+
+def make_batch(scores, targets, excluded):
+    b = len(targets)
+    return Batch(
+        users=torch.arange(b),
+        history=excluded,
+        history_times=torch.zeros_like(excluded),
+        targets=targets,
+        seen=excluded,
+    )
+
+
+def test_evaluate_uses_score_all_and_the_same_rules():
+    scores, targets, excluded = random_case(3)
+    model = FixedScores(scores)
+    batch = make_batch(scores, targets, excluded)
+    ev = evaluate(model, [batch])
+    assert torch.equal(ev.ranks, target_ranks(scores, targets, excluded))
+    assert model.training  # mode restored
+
+
+def test_evaluate_rejects_wrong_width():
+    class Wrong(FixedScores):
+        def score_all(self, batch):
+            return torch.zeros(len(batch), self.num_items + 1)  # includes a PAD column
+
+    scores, targets, excluded = random_case(0)
+    with pytest.raises(ValueError, match="one column per item"):
+        evaluate(Wrong(scores), [make_batch(scores, targets, excluded)])
+
+
+def test_sampled_negatives_are_unseen_distinct_and_repeatable():
+    scores, targets, excluded = random_case(1, items=200, seen=20)
+    a = sample_negatives(excluded, targets, 200, 100, torch.Generator().manual_seed(0))
+    b = sample_negatives(excluded, targets, 200, 100, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == (12, 100)
+    for row in range(12):
+        drawn = set(a[row].tolist())
+        assert len(drawn) == 100
+        assert not drawn & (set(excluded[row].tolist()) | {targets[row].item(), PAD_ID})
+
+
+def test_sampled_evaluation_ranks_among_candidates_and_inflates():
+    scores, targets, excluded = random_case(2, items=300, seen=20, levels=1000)
+    model = FixedScores(scores)
+    batch = make_batch(scores, targets, excluded)
+    full = evaluate(model, [batch])
+    sampled = evaluate_sampled(model, [batch], num_negatives=100, generator=torch.Generator().manual_seed(0))
+    assert sampled.ranks.max() <= 101 and sampled.num_candidates == 101
+    assert (sampled.ranks <= full.ranks).all()  # fewer competitors can only raise the target
+
+
+def test_score_default_and_score_all_default_agree():
+    class OnlyScore(Recommender):
+        def score(self, batch, items):
+            return items.float() * 2.0
+
+    class Neither(Recommender):
+        pass
+
+    batch = make_batch(None, torch.tensor([1, 2]), torch.zeros(2, 1, dtype=torch.long))
+    assert OnlyScore(5).score_all(batch).tolist() == [[2.0, 4.0, 6.0, 8.0, 10.0]] * 2
+    with pytest.raises(NotImplementedError, match="score or score_all"):
+        Neither(5).score_all(batch)
+    with pytest.raises(NotImplementedError, match="score or score_all"):
+        Neither(5).score(batch, torch.ones(2, 1, dtype=torch.long))

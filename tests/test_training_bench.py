@@ -1,0 +1,24 @@
+"""The benchmark command: runs end to end on ShopWorld (generated, no download) and prints one table."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib import bench
+
+
+def test_benchmark_table_on_shopworld(capsys, monkeypatch):
+    # a smaller, faster MF setting so the smoke test stays quick
+    monkeypatch.setattr(bench, "mf_settings", lambda mode: (8, bench.TrainConfig(epochs=2, lr=1e-2, batch_size=2048, progress=False)))
+    bench.main(["shopworld", "--models", "Pop", "MF"])
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("|")]
+    assert lines[0] == "| model | HR@10 | NDCG@10 | MRR | seconds | epochs |"
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["Pop", "MF"]
+    pop_hr = float(lines[2].split("|")[2])
+    assert 0.0 <= pop_hr <= 1.0
+
+
+def test_unknown_model_is_named():
+    with pytest.raises(ValueError, match="known models: Pop, MF"):
+        bench.run_benchmark("shopworld", models=["SASRec-typo"])
