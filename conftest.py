@@ -1,4 +1,8 @@
-"""Per-notebook execution times: printed after the run and written to build/notebook_times.md."""
+"""Per-notebook execution times, printed after the run and written to build/notebook_times.md.
+
+At the repository root so that its hooks see the notebook items that nbval collects from
+notebooks/ (a conftest.py inside tests/ only sees the tests there).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent
 BUDGET_SECONDS = 90  # each notebook's budget on a 2-core CPU (reported, not enforced)
 
 _seconds: dict[str, float] = defaultdict(float)

@@ -20,6 +20,8 @@ import torch
 
 
 class Status(enum.Enum):
+    """The verdict of a check: passed, failed (with a hint) or not answered yet."""
+
     PASSED = "passed"
     FAILED = "failed"
     NOT_ANSWERED = "not answered"
@@ -27,6 +29,8 @@ class Status(enum.Enum):
 
 @dataclass(frozen=True)
 class CheckResult:
+    """What a check found: the exercise, its :class:`Status` and the line shown to the student."""
+
     exercise: str  # the exercise's name as shown to the student
     status: Status
     message: str  # the line printed for the student
