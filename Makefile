@@ -15,6 +15,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.course-installed
 KERNEL_NAME := attention-course
 LAB_PORT ?= 8888
+# Jupyter refuses to run as root unless told to (containers, some cloud machines).
+LAB_FLAGS := --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 # Per-cell limit for the notebook run; whole-notebook budgets are reported, not enforced.
 CELL_TIMEOUT ?= 300
 PYTEST_ARGS ?=
@@ -34,10 +36,10 @@ endif
 setup: $(STAMP)
 
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
+	$(BIN)/jupyter lab $(LAB_FLAGS)
 
 lab-server: setup
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --no-browser --ip=127.0.0.1 --port=$(LAB_PORT)
+	$(BIN)/jupyter lab $(LAB_FLAGS) --no-browser --ip=127.0.0.1 --port=$(LAB_PORT)
 
 NBVAL_FLAGS = --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT)
 
