@@ -23,14 +23,14 @@ PYTEST_ARGS ?=
 
 .PHONY: setup lab lab-server test test-active test-lib test-notebooks lock clean
 
-$(STAMP): pyproject.toml requirements-lock.txt
+$(STAMP): pyproject.toml requirements-lock.txt Makefile
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v < (3, 13) else "The course needs Python 3.10-3.12 (tested on 3.11); $(PYTHON) is " + sys.version.split()[0] + ". Try: make $(MAKECMDGOALS) PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 ifdef TORCH_INDEX_URL
 	$(BIN)/python -m pip install --no-input "$$(grep '^torch==' requirements-lock.txt)" --index-url $(TORCH_INDEX_URL)
 endif
 	$(BIN)/python -m pip install --no-input -r requirements-lock.txt -e .
-	$(BIN)/python -m ipykernel install --user --name $(KERNEL_NAME) --display-name "Python ($(KERNEL_NAME))"
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "Python ($(KERNEL_NAME))"
 	@touch $(STAMP)
 
 setup: $(STAMP)
