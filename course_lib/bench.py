@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import statistics
 import sys
 import time
@@ -28,12 +29,23 @@ from typing import Literal
 import torch
 
 from .data.batch import Batch
-from .data.split import SequenceSplit, evaluation_batches, temporal_leave_one_out, training_pairs
+from .data.split import (
+    SequenceSplit,
+    TrainingExamples,
+    evaluation_batches,
+    temporal_leave_one_out,
+    training_pairs,
+    training_windows,
+)
 from .device import get_device
 from .metrics import evaluate, hit_rate, ndcg, target_ranks
 from .models.base import Recommender
+from .models.bert4rec import BERT4Rec, BERT4RecConfig
+from .models.din import DIN, DINConfig
+from .models.gru import GRURec, GRURecConfig
 from .models.mf import MatrixFactorization, MFConfig
 from .models.popularity import Popularity
+from .models.sasrec import SASRec, SASRecConfig
 from .seeding import set_seed
 from .training import TrainConfig, fit
 
@@ -53,6 +65,7 @@ class BenchRun:
     model: Recommender  # trained, holding its best-validation weights
     seconds: float  # wall-clock training time (validation passes included)
     epochs: int  # epochs trained (0 for models built by counting)
+    test: list[Batch] | None = None  # test batches this model reads, if not the dataset's (e.g. a longer L)
 
 
 @dataclass(frozen=True)
@@ -103,9 +116,175 @@ def train_mf(data: BenchData, mode: Mode, seed: int, device: torch.device) -> Be
     return BenchRun(model, result.seconds, result.epochs_run)
 
 
+@dataclass(frozen=True)
+class SequenceSettings:
+    """How a sequential model (SASRec, GRU) is built and trained in one benchmark mode."""
+
+    max_len: int  # L, history positions the model reads (training windows and evaluation)
+    stride: int  # step between the ends of overlapping training windows (L = no overlap, 1 = every prefix)
+    d_model: int  # D
+    n_layers: int  # Transformer blocks (SASRec) or GRU layers
+    n_heads: int  # attention heads (SASRec only)
+    dropout: float  # dropout everywhere in the model
+    warmup_epochs: float  # linear learning-rate warm-up, then cosine decay to 0 at `config.epochs` (0 = constant rate)
+    config: TrainConfig  # the shared loop's settings
+
+
+def sasrec_settings(mode: Mode) -> SequenceSettings:
+    """SASRec's settings, chosen on validation NDCG@10 of ML-100K.
+
+    ``"notebook"`` is exactly what notebook 08 trains (its knobs at the top); ``"full"`` is the
+    converged configuration: a cosine learning-rate schedule over a fixed number of epochs.
+    """
+    if mode == "full":
+        return SequenceSettings(
+            max_len=50, stride=50, d_model=64, n_layers=1, n_heads=2, dropout=0.2, warmup_epochs=1,
+            config=TrainConfig(epochs=30, lr=3e-3, batch_size=64, patience=100, max_seconds=540),
+        )
+    return SequenceSettings(
+        max_len=50, stride=50, d_model=64, n_layers=1, n_heads=2, dropout=0.2, warmup_epochs=0,
+        config=TrainConfig(epochs=30, lr=3e-3, batch_size=64, patience=3, max_seconds=40),
+    )
+
+
+def gru_settings(mode: Mode) -> SequenceSettings:
+    """The GRU baseline's settings: the same windows, loss and schedule as SASRec's.
+
+    ``"notebook"`` is what notebook 08 trains (5 epochs, to keep the notebook fast).
+    """
+    if mode == "full":
+        return SequenceSettings(
+            max_len=50, stride=50, d_model=64, n_layers=1, n_heads=1, dropout=0.2, warmup_epochs=1,
+            config=TrainConfig(epochs=30, lr=3e-3, batch_size=64, patience=100, max_seconds=540),
+        )
+    return SequenceSettings(
+        max_len=50, stride=50, d_model=64, n_layers=1, n_heads=1, dropout=0.2, warmup_epochs=0,
+        config=TrainConfig(epochs=5, lr=3e-3, batch_size=64, patience=3),
+    )
+
+
+def sequence_training_data(split: SequenceSplit, settings: SequenceSettings) -> TrainingExamples:
+    """The training windows of a sequential model (training events only; see :func:`training_windows`)."""
+    return training_windows(split, max_len=settings.max_len, stride=settings.stride)
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, *, warmup_steps: int, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate x (linear warm-up over ``warmup_steps``, then cosine decay to 0 at ``total_steps``)."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def fit_sequence_model(
+    model: Recommender, data: BenchData, settings: SequenceSettings, seed: int, device: torch.device
+) -> BenchRun:
+    """Train a sequential model on (possibly overlapping) windows with the shared loop, optional warm-up + cosine."""
+    valid, test = data.valid, None
+    if settings.max_len != data.valid[0].history.shape[1]:  # the model reads a different L: batches of its own
+        valid = evaluation_batches(data.split, "valid", max_len=settings.max_len)
+        test = evaluation_batches(data.split, "test", max_len=settings.max_len)
+    windows = sequence_training_data(data.split, settings)
+    config = dataclasses.replace(settings.config, seed=seed, progress=sys.stderr.isatty())
+    optimizer = scheduler = None
+    if settings.warmup_epochs > 0:
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        steps = math.ceil(len(windows) / config.batch_size)
+        scheduler = warmup_cosine(
+            optimizer, warmup_steps=max(1, round(settings.warmup_epochs * steps)), total_steps=steps * config.epochs
+        )
+    result = fit(
+        model, lambda g: windows.batches(config.batch_size, g), valid,
+        config=config, device=device, optimizer=optimizer, scheduler=scheduler,
+    )
+    return BenchRun(model, result.seconds, result.epochs_run, test)
+
+
+def train_sasrec(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
+    s = sasrec_settings(mode)
+    set_seed(seed)
+    model = SASRec(
+        SASRecConfig(
+            data.split.num_items, max_len=s.max_len, d_model=s.d_model, n_heads=s.n_heads, n_layers=s.n_layers,
+            dropout=s.dropout,
+        )
+    )
+    return fit_sequence_model(model, data, s, seed, device)
+
+
+def train_gru(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
+    s = gru_settings(mode)
+    set_seed(seed)
+    model = GRURec(GRURecConfig(data.split.num_items, d_model=s.d_model, n_layers=s.n_layers, dropout=s.dropout))
+    return fit_sequence_model(model, data, s, seed, device)
+
+
+def din_settings(mode: Mode) -> TrainConfig:
+    """Training config of every DIN variant; chosen on validation NDCG@10 of ML-100K."""
+    if mode == "full":
+        return TrainConfig(epochs=60, lr=5e-3, batch_size=64, patience=8)
+    return TrainConfig(epochs=6, lr=1e-2, batch_size=64, patience=4)
+
+
+def _train_din(data: BenchData, mode: Mode, seed: int, device: torch.device, **options) -> BenchRun:
+    config = dataclasses.replace(din_settings(mode), seed=seed, progress=sys.stderr.isatty())
+    set_seed(seed)
+    model = DIN(DINConfig(data.split.num_items, d_model=64, num_negatives=64, max_len=50, **options))
+    windows = training_windows(data.split, max_len=50)
+    result = fit(model, lambda g: windows.batches(config.batch_size, g), data.valid, config=config, device=device)
+    return BenchRun(model, result.seconds, result.epochs_run)
+
+
+def train_din_mean(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
+    """DIN's mean-pooling twin: one fixed user vector (the mean of the history) for every candidate."""
+    return _train_din(data, mode, seed, device, pooling="mean")
+
+
+def train_din(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
+    """DIN: target attention (the candidate is the query over the history), no order information."""
+    return _train_din(data, mode, seed, device, pooling="attention")
+
+
+def train_din_recency(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
+    """DIN with a learned recency vector on every key (not in the paper)."""
+    return _train_din(data, mode, seed, device, pooling="attention", recency=True)
+
+
+def bert4rec_settings(mode: Mode) -> tuple[dict, TrainConfig]:
+    """(model options, training config) of BERT4Rec; chosen on validation NDCG@10 of ML-100K."""
+    if mode == "full":
+        model = dict(max_len=50, d_model=64, n_heads=2, n_layers=2, dropout=0.2, mask_prob=0.2)
+        return model, TrainConfig(epochs=200, lr=3e-3, batch_size=64, patience=10, max_seconds=540)
+    model = dict(max_len=50, d_model=64, n_heads=2, n_layers=2, dropout=0.2, mask_prob=0.4)
+    return model, TrainConfig(epochs=10, lr=5e-3, batch_size=64, patience=3)
+
+
+def train_bert4rec(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
+    """BERT4Rec: bidirectional blocks, cloze training with MASK_ID = I + 1."""
+    options, config = bert4rec_settings(mode)
+    config = dataclasses.replace(config, seed=seed, progress=sys.stderr.isatty())
+    set_seed(seed)
+    model = BERT4Rec(BERT4RecConfig(data.split.num_items, **options))
+    windows = training_windows(data.split, max_len=options["max_len"])
+    result = fit(model, lambda g: windows.batches(config.batch_size, g), data.valid, config=config, device=device)
+    return BenchRun(model, result.seconds, result.epochs_run)
+
+
 MODELS: list[BenchModel] = [
     BenchModel("Pop", train_popularity),
     BenchModel("MF", train_mf),
+    BenchModel("DIN-mean", train_din_mean),
+    BenchModel("DIN", train_din),
+    BenchModel("DIN+recency", train_din_recency),
+    BenchModel("GRU", train_gru),
+    BenchModel("SASRec", train_sasrec),
+    BenchModel("BERT4Rec", train_bert4rec),
 ]
 """The models the benchmark knows, in table order. Later notebooks' models are appended here."""
 
@@ -136,7 +315,8 @@ def run_benchmark(
         runs = []
         for seed in seeds:
             run = entry.train(data, mode, seed, device)
-            metrics = evaluate(run.model, data.test, device=device).metrics((10,))
+            test = data.test if run.test is None else run.test
+            metrics = evaluate(run.model, test, device=device).metrics((10,))
             runs.append((metrics, run))
         rows.append(
             {

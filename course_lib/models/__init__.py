@@ -3,10 +3,32 @@
 * ``base``        - :class:`Recommender`, the interface
 * ``popularity``  - :class:`Popularity`, training counts
 * ``mf``          - :class:`MatrixFactorization`, dot-product user x item embeddings
+* ``din``         - :class:`DIN`, target attention (the candidate attends over the history)
+* ``gru``         - :class:`GRURec`, a GRU over the history (the recurrent baseline)
+* ``sasrec``      - :class:`SASRec`, causal self-attention over the history
+* ``bert4rec``    - :class:`BERT4Rec`, bidirectional self-attention with cloze training
 """
 
 from .base import Recommender
+from .bert4rec import BERT4Rec, BERT4RecConfig
+from .din import DIN, DINConfig
+from .gru import GRURec, GRURecConfig
 from .mf import MatrixFactorization, MFConfig
 from .popularity import Popularity
+from .sasrec import SASRec, SASRecConfig, attention_by_distance
 
-__all__ = ["MFConfig", "MatrixFactorization", "Popularity", "Recommender"]
+__all__ = [
+    "BERT4Rec",
+    "BERT4RecConfig",
+    "DIN",
+    "DINConfig",
+    "GRURec",
+    "GRURecConfig",
+    "MFConfig",
+    "MatrixFactorization",
+    "Popularity",
+    "Recommender",
+    "SASRec",
+    "SASRecConfig",
+    "attention_by_distance",
+]

@@ -1,0 +1,264 @@
+"""DIN-style target attention and its mean-pooling twin behind the shared interface."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from course_lib import PAD_ID
+from course_lib.attention import padding_mask
+from course_lib.data import Batch, evaluation_batches, temporal_leave_one_out, training_windows
+from course_lib.metrics import evaluate
+from course_lib.models.base import Recommender
+from course_lib.models.din import DIN, DINConfig
+
+
+def make_model(seed: int, *, items: int = 30, d_model: int = 8, n_heads: int = 1, pooling: str = "attention") -> DIN:
+    torch.manual_seed(seed)
+    model = DIN(DINConfig(items, d_model=d_model, n_heads=n_heads, pooling=pooling, num_negatives=5, dropout=0.0))
+    with torch.no_grad():  # larger, random weights everywhere, so that every term matters
+        model.item_embedding.weight[1:].normal_()
+        model.item_bias.normal_()
+        model.attention.out_proj.bias.normal_()
+    return model.eval()
+
+
+def make_batch(seed: int, *, size: int = 4, length: int = 7, items: int = 30) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    history = torch.randint(1, items + 1, (size, length), generator=g)
+    history[0, :3] = PAD_ID  # a short, left-padded history
+    history[1, : length - 1] = PAD_ID  # a single item
+    return Batch(users=torch.arange(size), history=history, history_times=torch.zeros_like(history))
+
+
+def small_split(seed=0, users=30, items=25):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(users):
+        chosen = rng.choice(np.arange(1, items + 1), size=int(rng.integers(5, 15)), replace=False)
+        rows += [(u, int(i), t) for t, i in enumerate(chosen)]
+    return temporal_leave_one_out(pd.DataFrame(rows, columns=["user", "item", "timestamp"]))
+
+
+def reference_scores(model: DIN, batch: Batch, items: torch.Tensor) -> torch.Tensor:
+    """The definition, with the library's MultiHeadAttention as cross-attention (candidates = queries)."""
+    embed = model.item_embedding
+    if model.config.pooling == "attention":
+        users = model.attention(query=embed(items), key=embed(batch.history), attn_mask=padding_mask(batch.history))
+    else:  # the mean of the real history items, through the same value/output projections
+        real = (batch.history != PAD_ID).float()  # (B, L)
+        mean = (embed(batch.history) * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp_min(1)
+        pooled = model.attention.v_proj(mean) * (real.sum(1, keepdim=True) > 0)
+        users = model.attention.out_proj(pooled)[:, None].expand(-1, items.shape[1], -1)
+    return (users * embed(items)).sum(-1) + model.item_bias[items]  # (B, N)
+
+
+@pytest.mark.parametrize("pooling", ["attention", "mean"])
+@pytest.mark.parametrize("seed,n_heads", [(0, 1), (1, 2), (2, 4)])
+def test_scores_match_the_definition_with_multi_head_attention(seed, n_heads, pooling):
+    model = make_model(seed, n_heads=n_heads, pooling=pooling)
+    batch = make_batch(seed)
+    items = torch.randint(1, 31, (len(batch), 6), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        scores, weights = model.score(batch, items, return_attention=True)
+        torch.testing.assert_close(scores, reference_scores(model, batch, items))
+        if pooling == "attention":
+            _, expected = model.attention(
+                query=model.item_embedding(items), key=model.item_embedding(batch.history),
+                attn_mask=padding_mask(batch.history), return_attention=True,
+            )
+            torch.testing.assert_close(weights, expected)
+    assert scores.shape == (len(batch), 6)
+    assert weights.shape == (len(batch), n_heads, 6, batch.history.shape[1])
+
+
+@pytest.mark.parametrize("pooling", ["attention", "mean"])
+def test_weights_sum_to_one_over_real_items_and_zero_on_padding(pooling):
+    model = make_model(3, n_heads=2, pooling=pooling)
+    batch = make_batch(3)
+    items = torch.randint(1, 31, (len(batch), 5))
+    with torch.no_grad():
+        _, weights = model.score(batch, items, return_attention=True)  # (B, H, N, L)
+    pad = batch.history == PAD_ID
+    assert torch.all(weights.permute(0, 3, 1, 2)[pad] == 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones_like(weights.sum(-1)))
+    if pooling == "mean":  # uniform, the same for every candidate: one fixed user vector
+        real = (~pad).sum(1).float()
+        torch.testing.assert_close(weights, (~pad).float()[:, None, None, :].expand_as(weights) / real[:, None, None, None])
+    else:  # target attention: different candidates, different weights
+        assert not torch.allclose(weights[2, :, 0], weights[2, :, 1])
+
+
+def test_mean_pooling_gives_one_user_vector_for_every_candidate():
+    model = make_model(4, pooling="mean")
+    batch = make_batch(4)
+    items = torch.arange(1, 31).expand(len(batch), -1)
+    with torch.no_grad():
+        scores = model.score(batch, items)
+        user = reference_scores(model, batch, items) - model.item_bias[items]  # u . e_c with a fixed u
+        embeddings = model.item_embedding(items[0])  # (I, D)
+        fixed_user = torch.linalg.lstsq(embeddings, user.T).solution.T  # (B, D) solves e_c . u = score
+    torch.testing.assert_close(fixed_user @ embeddings.T + model.item_bias[items], scores, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_score_all_agrees_with_score_across_chunks(seed):
+    torch.manual_seed(seed)
+    model = DIN(DINConfig(30, d_model=8, n_heads=2, dropout=0.0, score_chunk=7)).eval()  # chunks of 7 items
+    batch = make_batch(seed)
+    items = torch.arange(1, 31).expand(len(batch), -1)
+    with torch.no_grad():
+        all_scores = model.score_all(batch)  # torch's fused attention, no weights
+        torch.testing.assert_close(all_scores, model.score(batch, items))
+        explicit, _ = model.score(batch, items, return_attention=True)  # course_lib's masked softmax
+        torch.testing.assert_close(all_scores, explicit)
+    assert all_scores.shape == (len(batch), 30)
+
+
+@pytest.mark.parametrize("pooling", ["attention", "mean"])
+def test_padding_invariance(pooling):
+    model = make_model(5, n_heads=2, pooling=pooling)
+    batch = make_batch(5)
+    padded = torch.cat([torch.full((len(batch), 4), PAD_ID), batch.history], dim=1)  # 4 more padding slots
+    longer = Batch(users=batch.users, history=padded, history_times=torch.zeros_like(padded))
+    with torch.no_grad():
+        torch.testing.assert_close(model.score_all(longer), model.score_all(batch))
+
+
+def test_history_order_does_not_matter():
+    """DIN has no positions: attention pooling is a weighted sum, so any order of the history gives the same score."""
+    model = make_model(6, n_heads=2)
+    batch = make_batch(6)
+    flipped = Batch(users=batch.users, history=batch.history.flip(1), history_times=batch.history_times)
+    with torch.no_grad():
+        torch.testing.assert_close(model.score_all(flipped), model.score_all(batch))
+
+
+@pytest.mark.parametrize("pooling", ["attention", "mean"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_prefix_logits_equal_scores_of_each_prefix(seed, pooling):
+    """The cumulative-sum trick in training equals scoring every prefix of the history on its own."""
+    model = make_model(seed, n_heads=2, pooling=pooling)
+    batch = make_batch(seed)
+    items = torch.randint(1, 31, (len(batch), 5))
+    with torch.no_grad():
+        prefix = model.prefix_logits(batch.history, items)  # (B, N, L)
+        for end in range(batch.history.shape[1]):
+            cut = batch.history[:, : end + 1]
+            one = Batch(users=batch.users, history=cut, history_times=torch.zeros_like(cut))
+            torch.testing.assert_close(prefix[..., end], model.score(one, items))
+
+
+def test_prefix_logits_are_causal():
+    model = make_model(7, n_heads=2)
+    batch = make_batch(7)
+    items = torch.randint(1, 31, (len(batch), 5))
+    changed = batch.history.clone()
+    changed[:, 5:] = torch.randint(1, 31, changed[:, 5:].shape)
+    with torch.no_grad():
+        before = model.prefix_logits(batch.history, items)
+        after = model.prefix_logits(changed, items)
+    torch.testing.assert_close(after[..., :5], before[..., :5])
+    assert not torch.allclose(after[..., 5:], before[..., 5:])
+
+
+def test_loss_is_balanced_binary_cross_entropy_over_positives_and_sampled_negatives():
+    model = make_model(8, n_heads=2)
+    batch = make_batch(8)
+    targets = torch.randint(1, 31, (len(batch),))
+    one_target = Batch(users=batch.users, history=batch.history, history_times=batch.history_times, targets=targets)
+    with torch.no_grad():
+        loss = model.loss(one_target, generator=torch.Generator().manual_seed(0))
+        negatives = model.sample_negatives((len(batch), model.config.num_negatives), torch.Generator().manual_seed(0))
+        pos = model.score(one_target, targets[:, None])[:, 0]
+        neg = model.score(one_target, negatives)
+        keep = negatives != targets[:, None]
+        expected = -torch.nn.functional.logsigmoid(pos).mean() - torch.nn.functional.logsigmoid(-neg[keep]).mean()
+    torch.testing.assert_close(loss, expected)
+
+
+def test_loss_is_repeatable_with_a_generator_and_learns():
+    split = small_split()
+    windows = training_windows(split, max_len=8)
+    torch.manual_seed(0)
+    model = DIN(DINConfig(split.num_items, d_model=16, num_negatives=8, dropout=0.0))
+    batch = next(windows.batches(64, torch.Generator().manual_seed(0)))
+    a = model.loss(batch, generator=torch.Generator().manual_seed(1))
+    b = model.loss(batch, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    g = torch.Generator().manual_seed(2)
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = model.loss(batch, generator=g)
+        loss.backward()
+        optimizer.step()
+    assert torch.isfinite(loss)
+    assert model.loss(batch, generator=torch.Generator().manual_seed(1)).item() < a.item() - 0.2
+
+
+def test_training_reads_only_training_events():
+    """Leakage: the positives DIN trains on are exactly the training events, never a validation/test item."""
+    split = small_split(1)
+    windows = training_windows(split, max_len=6, stride=3)
+    for user in range(split.num_users):
+        rows = windows.users == user
+        seen = set(windows.history[rows].flatten().tolist()) | set(windows.seq_targets[rows].flatten().tolist())
+        seen.discard(PAD_ID)
+        assert seen <= set(split.train_sequence(user).tolist())
+        if split.evaluable[user]:
+            assert not seen & set(split.sequences[user][-2:].tolist())
+
+
+def test_empty_history_gives_finite_scores_and_errors_name_shapes():
+    model = make_model(9)
+    history = torch.zeros(2, 5, dtype=torch.long)  # no items at all
+    batch = Batch(users=torch.arange(2), history=history, history_times=history)
+    scores, weights = model.score(batch, torch.tensor([[1, 2], [3, 4]]), return_attention=True)
+    assert torch.isfinite(scores).all() and torch.all(weights == 0)
+    with pytest.raises(ValueError, match=r"\(B, N\)"):
+        model.score(batch, torch.tensor([[1, 2, 3]]))
+    with pytest.raises(ValueError, match="pooling"):
+        DIN(DINConfig(5, pooling="max"))
+
+
+def test_evaluation_runs_through_the_shared_path():
+    split = small_split(2)
+    model = DIN(DINConfig(split.num_items, d_model=8))
+    assert isinstance(model, Recommender)
+    assert not any(isinstance(v, torch.device) for v in vars(model).values())
+    ev = evaluate(model, evaluation_batches(split, "test", max_len=10), device="cpu")
+    assert ev.ranks.min() >= 1 and ev.ranks.max() <= split.num_items
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_din_on_cuda_matches_cpu():
+    model = make_model(0, n_heads=2)
+    batch = make_batch(0)
+    with torch.no_grad():
+        cpu = model.score_all(batch)
+        gpu = model.to("cuda").score_all(batch.to("cuda")).cpu()
+    torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-4)
+
+
+def test_recency_keys_make_order_matter_but_keep_padding_invariance():
+    torch.manual_seed(10)
+    model = DIN(DINConfig(30, d_model=8, n_heads=2, dropout=0.0, recency=True, max_len=12)).eval()
+    with torch.no_grad():
+        model.recency.embedding.weight.normal_()
+    batch = make_batch(10)
+    flipped = Batch(users=batch.users, history=batch.history.flip(1), history_times=batch.history_times)
+    padded = torch.cat([torch.full((len(batch), 4), PAD_ID), batch.history], dim=1)
+    longer = Batch(users=batch.users, history=padded, history_times=torch.zeros_like(padded))
+    items = torch.randint(1, 31, (len(batch), 5))
+    with torch.no_grad():
+        torch.testing.assert_close(model.score_all(longer), model.score_all(batch))
+        assert not torch.allclose(model.score_all(flipped)[3], model.score_all(batch)[3])
+        prefix = model.prefix_logits(batch.history, items)  # training positions keep the window's slots
+        torch.testing.assert_close(prefix[..., -1], model.score(batch, items))
+        _, weights = model.score(batch, items, return_attention=True)
+        explicit = model.score(batch, items)
+    torch.testing.assert_close(explicit, model.score(batch, items, return_attention=True)[0])
+    assert weights.shape == (len(batch), 2, 5, batch.history.shape[1])
