@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..constants import PAD_ID
 from ..data.batch import Batch
 
 
@@ -54,3 +55,15 @@ class Recommender(nn.Module):
     def trainable(self) -> bool:
         """Whether the shared training loop has anything to optimise."""
         return any(p.requires_grad for p in self.parameters())
+
+
+def item_embedding(num_rows: int, d_model: int, init_std: float) -> nn.Embedding:
+    """An item-id embedding table (num_rows, D), normal(0, init_std), row ``PAD_ID`` zero.
+
+    ``padding_idx`` keeps the padding row at zero and out of every gradient update.
+    """
+    table = nn.Embedding(num_rows, d_model, padding_idx=PAD_ID)
+    nn.init.normal_(table.weight, std=init_std)
+    with torch.no_grad():
+        table.weight[PAD_ID].zero_()
+    return table

@@ -35,7 +35,7 @@ from ..attention import padding_mask
 from ..constants import PAD_ID
 from ..data.batch import Batch
 from ..layers import LearnedPositionalEncoding, TransformerConfig, TransformerEncoder
-from .base import Recommender
+from .base import Recommender, item_embedding
 
 
 def mask_token_id(num_items: int) -> int:
@@ -129,10 +129,7 @@ class BERT4Rec(Recommender):
         self.config = config
         self.mask_id = mask_token_id(config.num_items)  # MASK_ID = I + 1
         # rows: PAD_ID = 0, items 1..I, MASK_ID = I + 1
-        self.item_embedding = nn.Embedding(config.num_items + 2, config.d_model, padding_idx=PAD_ID)  # (I+2, D)
-        nn.init.normal_(self.item_embedding.weight, std=config.init_std)
-        with torch.no_grad():
-            self.item_embedding.weight[PAD_ID].zero_()
+        self.item_embedding = item_embedding(config.num_items + 2, config.d_model, config.init_std)  # (I+2, D)
         self.output_bias = nn.Parameter(torch.zeros(config.num_items))  # (I,) b, one per item
         self.positions = LearnedPositionalEncoding(config.d_model, config.max_len, init_std=config.init_std)
         self.embedding_norm = nn.LayerNorm(config.d_model)

@@ -24,7 +24,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from .base import Recommender
+from .base import Recommender, item_embedding
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,7 @@ class GRURec(Recommender):
     def __init__(self, config: GRURecConfig) -> None:
         super().__init__(config.num_items)
         self.config = config
-        self.item_embedding = nn.Embedding(config.num_items + 1, config.d_model, padding_idx=PAD_ID)  # (I+1, D)
-        nn.init.normal_(self.item_embedding.weight, std=config.init_std)
-        with torch.no_grad():
-            self.item_embedding.weight[PAD_ID].zero_()
+        self.item_embedding = item_embedding(config.num_items + 1, config.d_model, config.init_std)  # (I+1, D)
         self.dropout = nn.Dropout(config.dropout)
         self.gru = nn.GRU(config.d_model, config.d_model, num_layers=config.n_layers, batch_first=True)
         self.output = nn.Linear(config.d_model, config.d_model)  # W: state -> item-embedding space

@@ -30,7 +30,7 @@ from ..attention import padding_mask
 from ..constants import PAD_ID
 from ..data.batch import Batch
 from ..layers import LearnedPositionalEncoding, TransformerConfig, TransformerEncoder
-from .base import Recommender
+from .base import Recommender, item_embedding
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,7 @@ class SASRec(Recommender):
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__(config.num_items)
         self.config = config
-        self.item_embedding = nn.Embedding(config.num_items + 1, config.d_model, padding_idx=PAD_ID)  # (I+1, D)
-        nn.init.normal_(self.item_embedding.weight, std=config.init_std)
-        with torch.no_grad():
-            self.item_embedding.weight[PAD_ID].zero_()
+        self.item_embedding = item_embedding(config.num_items + 1, config.d_model, config.init_std)  # (I+1, D)
         self.positions = LearnedPositionalEncoding(config.d_model, config.max_len, init_std=config.init_std)
         self.embedding_dropout = nn.Dropout(config.dropout)
         self.encoder = TransformerEncoder(
