@@ -182,28 +182,51 @@ def warmup_cosine(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def fit_sequence_model(
-    model: Recommender, data: BenchData, settings: SequenceSettings, seed: int, device: torch.device
+def fit_on_windows(
+    model: Recommender,
+    data: BenchData,
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+    *,
+    max_len: int,
+    stride: int | None = None,
+    warmup_epochs: float = 0.0,
 ) -> BenchRun:
-    """Train a sequential model on (possibly overlapping) windows with the shared loop, optional warm-up + cosine."""
+    """Train a sequence model on training windows with the shared loop (optional warm-up + cosine).
+
+    Every sequence model of the benchmark (SASRec, GRU, DIN, BERT4Rec) trains through here.
+    A model that reads a different L than the benchmark's batches is validated and tested
+    on batches of its own length.
+    """
     valid, test = data.valid, None
-    if settings.max_len != data.valid[0].history.shape[1]:  # the model reads a different L: batches of its own
-        valid = evaluation_batches(data.split, "valid", max_len=settings.max_len)
-        test = evaluation_batches(data.split, "test", max_len=settings.max_len)
-    windows = sequence_training_data(data.split, settings)
-    config = dataclasses.replace(settings.config, seed=seed, progress=sys.stderr.isatty())
+    if max_len != data.valid[0].history.shape[1]:
+        valid = evaluation_batches(data.split, "valid", max_len=max_len)
+        test = evaluation_batches(data.split, "test", max_len=max_len)
+    windows = training_windows(data.split, max_len=max_len, stride=stride)
+    config = dataclasses.replace(config, seed=seed, progress=sys.stderr.isatty())
     optimizer = scheduler = None
-    if settings.warmup_epochs > 0:
+    if warmup_epochs > 0:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         steps = math.ceil(len(windows) / config.batch_size)
         scheduler = warmup_cosine(
-            optimizer, warmup_steps=max(1, round(settings.warmup_epochs * steps)), total_steps=steps * config.epochs
+            optimizer, warmup_steps=max(1, round(warmup_epochs * steps)), total_steps=steps * config.epochs
         )
     result = fit(
         model, lambda g: windows.batches(config.batch_size, g), valid,
         config=config, device=device, optimizer=optimizer, scheduler=scheduler,
     )
     return BenchRun(model, result.seconds, result.epochs_run, test)
+
+
+def fit_sequence_model(
+    model: Recommender, data: BenchData, settings: SequenceSettings, seed: int, device: torch.device
+) -> BenchRun:
+    """:func:`fit_on_windows` with the windows and schedule of ``settings`` (SASRec, GRU)."""
+    return fit_on_windows(
+        model, data, settings.config, seed, device,
+        max_len=settings.max_len, stride=settings.stride, warmup_epochs=settings.warmup_epochs,
+    )
 
 
 def train_sasrec(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
@@ -233,12 +256,9 @@ def din_settings(mode: Mode) -> TrainConfig:
 
 
 def _train_din(data: BenchData, mode: Mode, seed: int, device: torch.device, **options) -> BenchRun:
-    config = dataclasses.replace(din_settings(mode), seed=seed, progress=sys.stderr.isatty())
     set_seed(seed)
     model = DIN(DINConfig(data.split.num_items, d_model=64, num_negatives=64, max_len=50, **options))
-    windows = training_windows(data.split, max_len=50)
-    result = fit(model, lambda g: windows.batches(config.batch_size, g), data.valid, config=config, device=device)
-    return BenchRun(model, result.seconds, result.epochs_run)
+    return fit_on_windows(model, data, din_settings(mode), seed, device, max_len=50)
 
 
 def train_din_mean(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
@@ -268,12 +288,9 @@ def bert4rec_settings(mode: Mode) -> tuple[dict, TrainConfig]:
 def train_bert4rec(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
     """BERT4Rec: bidirectional blocks, cloze training with MASK_ID = I + 1."""
     options, config = bert4rec_settings(mode)
-    config = dataclasses.replace(config, seed=seed, progress=sys.stderr.isatty())
     set_seed(seed)
     model = BERT4Rec(BERT4RecConfig(data.split.num_items, **options))
-    windows = training_windows(data.split, max_len=options["max_len"])
-    result = fit(model, lambda g: windows.batches(config.batch_size, g), data.valid, config=config, device=device)
-    return BenchRun(model, result.seconds, result.epochs_run)
+    return fit_on_windows(model, data, config, seed, device, max_len=options["max_len"])
 
 
 MODELS: list[BenchModel] = [
