@@ -93,14 +93,26 @@ class SASRec(Recommender):
         self._check_history(history)
         length = history.shape[1]
         steps_back = torch.arange(length - 1, -1, -1, device=history.device)  # (L,) L-1 .. 0
-        x = self.positions(self.item_embedding(history), positions=steps_back)  # (B, L, D)
+        x = self.positions(self.embed_items(history), positions=steps_back)  # (B, L, D)
         x = self.embedding_dropout(x)
         # padding keys are never attended to; the encoder adds (AND) the causal mask itself
         return self.encoder(x, attn_mask=padding_mask(history), return_attention=return_attention)
 
+    def embed_items(self, items: Tensor) -> Tensor:
+        """Input vectors of item ids: (...) -> (..., D); ``PAD_ID`` gives the zero vector.
+
+        The one place items become vectors; a subclass may build them from features instead
+        (for example text embeddings), and must then override :meth:`output_items` too.
+        """
+        return self.item_embedding(items)
+
+    def output_items(self) -> Tensor:
+        """(I, D) output vectors of items 1..I (row c is item c + 1): tied to the input table."""
+        return self.item_embedding.weight[1:]
+
     def item_scores(self, hidden: Tensor) -> Tensor:
         """Scores of every item from hidden states: (..., D) -> (..., I); column c is item c + 1."""
-        return hidden @ self.item_embedding.weight[1:].T  # (..., I)
+        return hidden @ self.output_items().T  # (..., I)
 
     def score_all(self, batch: Batch) -> Tensor:
         hidden = self(batch.history)  # (B, L, D)
