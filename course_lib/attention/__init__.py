@@ -6,6 +6,7 @@ Mask convention everywhere: boolean ``attn_mask``, True = may attend.
 
 from .additive import AdditiveAttention
 from .masks import causal_mask, combine_masks, lengths_mask, padding_mask
+from .online_softmax import chunked_attention
 from .scoring import additive_scores, cosine_scores, dot_product_scores
 from .sdpa import scaled_dot_product_attention
 from .softmax import masked_softmax, softmax
@@ -14,6 +15,7 @@ __all__ = [
     "AdditiveAttention",
     "additive_scores",
     "causal_mask",
+    "chunked_attention",
     "combine_masks",
     "cosine_scores",
     "dot_product_scores",
