@@ -1,0 +1,251 @@
+"""Tests of course_lib.explain (importance measures, agreement) and course_lib.data.noise."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from course_lib import PAD_ID
+from course_lib.data import Batch
+from course_lib.data.noise import add_noise, noisy_batch
+from course_lib.explain import (
+    din_attention,
+    erasure_importance,
+    gradient_x_input,
+    ground_truth_labels,
+    importance_auc,
+    mass_on_truth,
+    sasrec_attention,
+    uniform_mass_on_truth,
+)
+from course_lib.models import DIN, DINConfig, SASRec, SASRecConfig
+
+
+class SumModel(nn.Module):
+    """s(c) = w . sum_l e_l + e_c . e_c: linear in the history embeddings, with a known gradient."""
+
+    def __init__(self, num_items: int, dim: int, seed: int) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.item_embedding = nn.Embedding(num_items + 1, dim, padding_idx=PAD_ID)
+        with torch.no_grad():
+            self.item_embedding.weight.copy_(torch.randn(num_items + 1, dim, generator=g))
+            self.item_embedding.weight[PAD_ID].zero_()
+        self.w = nn.Parameter(torch.randn(dim, generator=g))
+
+    def score(self, batch: Batch, items: Tensor) -> Tensor:
+        pooled = self.item_embedding(batch.history).sum(1)  # (B, D)
+        cand = self.item_embedding(items)  # (B, N, D)
+        return (pooled @ self.w)[:, None] + (cand * cand).sum(-1)  # (B, N)
+
+
+class SquareModel(SumModel):
+    """s = (w . sum_l e_l)^2: erasure and gradient x input differ, both computable by hand."""
+
+    def score(self, batch: Batch, items: Tensor) -> Tensor:
+        pooled = self.item_embedding(batch.history).sum(1)  # (B, D)
+        return ((pooled @ self.w) ** 2)[:, None].expand(-1, items.shape[1])
+
+
+def _batch(history: Tensor) -> Batch:
+    return Batch(users=torch.arange(len(history)), history=history, history_times=torch.zeros_like(history))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gradient_x_input_of_a_linear_model_is_w_dot_e(seed: int) -> None:
+    model = SumModel(num_items=9, dim=5, seed=seed)
+    history = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 6, 7, 8]])
+    targets = torch.tensor([3, 9])  # a candidate that is also in the history must not count twice
+    got = gradient_x_input(model, _batch(history), targets)
+    expected = model.item_embedding(history) @ model.w  # (B, L): d s / d e_l = w
+    torch.testing.assert_close(got, expected.detach())
+    assert got[0, :2].abs().max() == 0  # padding: zero embedding
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_erasure_matches_a_hand_computation(seed: int) -> None:
+    model = SquareModel(num_items=6, dim=3, seed=seed)
+    history = torch.tensor([[0, 2, 4, 5], [1, 3, 6, 2]])
+    targets = torch.tensor([1, 1])
+    got = erasure_importance(model, _batch(history), targets, chunk_size=3)  # chunks smaller than B*L
+    with torch.no_grad():
+        a = model.item_embedding(history) @ model.w  # (B, L) each event's term
+        total = a.sum(1, keepdim=True)
+        expected = total**2 - (total - a) ** 2  # s(full) - s(without l)
+        expected[history == PAD_ID] = 0.0
+    torch.testing.assert_close(got, expected)
+    # gradient x input of s = t^2 is 2 t a_l: not the same as erasure (the model is not linear)
+    gxi = gradient_x_input(model, _batch(history), targets)
+    torch.testing.assert_close(gxi, (2 * total * a).detach())
+    assert not torch.allclose(gxi, got)
+
+
+def test_erasure_and_attention_on_din_and_sasrec() -> None:
+    torch.manual_seed(0)
+    din = DIN(DINConfig(num_items=20, d_model=8, dropout=0.0))
+    history = torch.tensor([[0, 0, 5, 9, 12, 3], [7, 1, 2, 8, 4, 6]])
+    batch, targets = _batch(history), torch.tensor([4, 11])
+    erased = erasure_importance(din, batch, targets)
+    for b, l in [(0, 3), (1, 0)]:  # by hand: score with position l set to PAD_ID
+        cut = history.clone()
+        cut[b, l] = PAD_ID
+        with torch.no_grad():
+            drop = din.score(batch, targets[:, None])[b, 0] - din.score(_batch(cut), targets[:, None])[b, 0]
+        torch.testing.assert_close(erased[b, l], drop)
+    weights = din_attention(din, batch, targets)
+    assert weights.shape == (2, 6) and weights[0, :2].abs().max() == 0
+    torch.testing.assert_close(weights.sum(1), torch.ones(2))
+    sasrec = SASRec(SASRecConfig(num_items=20, max_len=6, d_model=8, n_heads=2, n_layers=2))
+    row = sasrec_attention(sasrec, batch)
+    assert row.shape == (2, 6) and row[0, :2].abs().max() == 0
+    torch.testing.assert_close(row.sum(1), torch.ones(2))
+    assert sasrec.training  # the mode is restored
+    gxi = gradient_x_input(sasrec, batch, targets)
+    assert gxi.shape == (2, 6) and gxi[0, :2].abs().max() == 0 and gxi[0, 2:].abs().min() > 0
+
+
+def test_agreement_measures_by_hand() -> None:
+    importance = torch.tensor([[0.0, 0.5, -1.0, 0.3, 0.2], [0.0, 0.0, 1.0, 1.0, 2.0], [0.0, 0.0, 0.0, -1.0, -2.0]])
+    real = torch.tensor([[False, True, True, True, True], [False, False, True, True, True], [False, False, False, True, True]])
+    relevant = torch.tensor([[False, True, True, False, False], [False, False, True, True, False], [False, False, False, True, False]])
+    mass = mass_on_truth(importance, relevant, real)
+    assert mass[0].item() == pytest.approx(0.5 / 1.0)  # positive mass 0.5 + 0.3 + 0.2; -1.0 counts 0
+    assert mass[1].item() == pytest.approx(2.0 / 4.0)
+    assert torch.isnan(mass[2])  # no positive importance at all
+    uniform = uniform_mass_on_truth(relevant, real)
+    torch.testing.assert_close(uniform, torch.tensor([0.5, 2 / 3, 0.5], dtype=torch.float64))
+    auc = importance_auc(importance, relevant, real)
+    # row 0: relevant {0.5, -1.0} vs others {0.3, 0.2}: 0.5 beats both, -1.0 beats none -> 2/4
+    # row 1: relevant {1, 1} vs {2}: 0/2; row 2: relevant {-1} vs {-2}: 1/1
+    torch.testing.assert_close(auc, torch.tensor([0.5, 0.0, 1.0], dtype=torch.float64))
+    ties = importance_auc(torch.ones(1, 4), torch.tensor([[True, False, True, False]]), torch.ones(1, 4, dtype=torch.bool))
+    assert ties.item() == 0.5
+    none = importance_auc(torch.ones(1, 3), torch.zeros(1, 3, dtype=torch.bool), torch.ones(1, 3, dtype=torch.bool))
+    assert torch.isnan(none).all()
+    with pytest.raises(ValueError, match="must all be"):
+        mass_on_truth(importance, relevant[:, :3], real)
+
+
+def test_agreement_auc_matches_sklearn() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        importance = torch.randint(0, 4, (5, 12), generator=g).double()  # many ties
+        relevant = torch.rand(5, 12, generator=g) < 0.4
+        real = torch.ones(5, 12, dtype=torch.bool)
+        got = importance_auc(importance, relevant, real)
+        for b in range(5):
+            if relevant[b].any() and (~relevant[b]).any():
+                assert got[b].item() == pytest.approx(roc_auc_score(relevant[b].numpy(), importance[b].numpy()))
+
+
+def test_ground_truth_labels_line_up_with_the_history() -> None:
+    from course_lib.data import evaluation_batches, temporal_leave_one_out
+    import pandas as pd
+
+    events = pd.DataFrame(
+        {"user": [0] * 5 + [1] * 4, "item": [1, 2, 3, 4, 5, 2, 6, 3, 1], "timestamp": list(range(9)),
+         "interest": [0, 1, 0, 1, 0, 2, -1, 2, 2]}
+    )
+    split = temporal_leave_one_out(events, catalogue=range(1, 7))
+    relevant, history_interest, target_interest = ground_truth_labels(split, events["interest"].to_numpy(), [0, 1], "test", 5)
+    batch = evaluation_batches(split, "test", max_len=5)[0]
+    assert target_interest.tolist() == [0, 2]
+    assert history_interest.tolist() == [[-1, 0, 1, 0, 1], [-1, -1, 2, -1, 2]]
+    assert relevant.tolist() == [[False, True, False, True, False], [False, False, True, False, True]]
+    assert torch.equal(history_interest == -1, (batch.history == PAD_ID) | (history_interest == -1))  # padding lines up
+    assert (batch.history == PAD_ID).sum() == 3 and (history_interest[batch.history == PAD_ID] == -1).all()
+    assert not relevant[batch.history == PAD_ID].any()
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3, 1.0])
+def test_noise_keeps_padding_length_and_is_seeded(rate: float) -> None:
+    history = torch.tensor([[0, 0, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 0]])
+    noisy, flipped = add_noise(history, rate, 50, torch.Generator().manual_seed(1))
+    again, _ = add_noise(history, rate, 50, torch.Generator().manual_seed(1))
+    assert noisy.shape == history.shape and noisy.dtype == history.dtype
+    assert torch.equal(noisy, again)  # same seed, same noise
+    assert torch.equal(noisy == PAD_ID, history == PAD_ID)  # padding stays, no item becomes padding
+    assert torch.equal(noisy[~flipped], history[~flipped])
+    assert not flipped[history == PAD_ID].any()
+    if rate == 0.0:
+        assert torch.equal(noisy, history)
+    if rate == 1.0:
+        assert torch.equal(flipped, history != PAD_ID)
+    assert int(noisy.min()) >= 0 and int(noisy.max()) <= 50
+
+
+def test_noise_rate_and_avoid() -> None:
+    history = torch.randint(1, 11, (400, 25), generator=torch.Generator().manual_seed(0))
+    _, flipped = add_noise(history, 0.3, 10, torch.Generator().manual_seed(2))
+    assert abs(flipped.double().mean().item() - 0.3) < 0.02
+    avoid = torch.full((400,), 7)
+    noisy, flipped = add_noise(history, 1.0, 10, torch.Generator().manual_seed(3), avoid=avoid)
+    assert not (noisy[flipped] == 7).any()
+    other, _ = add_noise(history, 1.0, 10, torch.Generator().manual_seed(4), avoid=avoid)
+    assert not torch.equal(noisy, other)  # a different seed, different noise
+    batch = Batch(users=torch.arange(400), history=history, history_times=torch.zeros_like(history),
+                  targets=torch.full((400,), 7), seen=history)
+    out = noisy_batch(batch, 1.0, 10, torch.Generator().manual_seed(3))
+    assert torch.equal(out.history, noisy) and torch.equal(out.seen, history)
+    with pytest.raises(ValueError, match="rate"):
+        add_noise(history, 1.5, 10, torch.Generator())
+
+
+def test_targets_shape_is_checked() -> None:
+    model = SumModel(5, 3, 0)
+    with pytest.raises(ValueError, match="targets must be"):
+        erasure_importance(model, _batch(torch.tensor([[1, 2]])), torch.tensor([[1]]))
+
+
+def test_trust_checkers(capsys: pytest.CaptureFixture[str]) -> None:
+    from course_lib.exercises.trust import check_erasure, check_mass_on_truth
+
+    def erasure(score, history):
+        out = torch.zeros(len(history))
+        for pos in range(len(history)):
+            if history[pos] != PAD_ID:
+                cut = history.clone()
+                cut[pos] = PAD_ID
+                out[pos] = score(history[None])[0] - score(cut[None])[0]
+        return out
+
+    check_erasure(erasure)
+    check_erasure(lambda score, history: -erasure(score, history))
+    check_erasure(None)
+    check_mass_on_truth(mass_on_truth)
+    check_mass_on_truth(lambda a, rel, real: (a * real * rel).sum(1) / (a * real).sum(1))
+    out = capsys.readouterr().out.splitlines()
+    assert "passed" in out[0] and "sign is flipped" in out[1] and "not answered" in out[2]
+    assert "passed" in out[3] and "clamp" in out[4]
+
+
+@pytest.mark.parametrize("kind", ["din", "sasrec"])
+def test_gradient_x_input_is_the_directional_derivative_on_real_models(kind: str) -> None:
+    """g_l = d/da s(history with e_l scaled by a) at a = 1, checked by central differences (float64)."""
+    torch.manual_seed(1)
+    if kind == "din":
+        model = DIN(DINConfig(num_items=15, d_model=8, dropout=0.0))
+    else:
+        model = SASRec(SASRecConfig(num_items=15, max_len=5, d_model=8, n_heads=2, n_layers=2, dropout=0.0))
+    model = model.double().eval()
+    history = torch.tensor([[0, 3, 7, 1, 9], [2, 4, 6, 8, 10]])
+    batch, targets = _batch(history), torch.tensor([5, 12])
+    got = gradient_x_input(model, batch, targets)
+    eps = 1e-5
+    for b, l in [(0, 1), (0, 4), (1, 0), (1, 2)]:
+        values = []
+        for a in (1 + eps, 1 - eps):
+            def scale(module, inputs, output, a=a):
+                if inputs[0] is batch.history:
+                    output = output.clone()
+                    output[b, l] *= a
+                    return output
+                return None
+            handle = model.item_embedding.register_forward_hook(scale)
+            with torch.no_grad():
+                values.append(model.score(batch, targets[:, None])[b, 0])
+            handle.remove()
+        torch.testing.assert_close(got[b, l], (values[0] - values[1]) / (2 * eps), rtol=1e-5, atol=1e-7)
