@@ -114,8 +114,12 @@ class SASRec(Recommender):
         """Scores of every item from hidden states: (..., D) -> (..., I); column c is item c + 1."""
         return hidden @ self.output_items().T  # (..., I)
 
+    def hidden_states(self, batch: Batch) -> Tensor:
+        """(B, L, D) hidden states of a batch; a subclass reading more of the batch (event times) overrides this."""
+        return self(batch.history)
+
     def score_all(self, batch: Batch) -> Tensor:
-        hidden = self(batch.history)  # (B, L, D)
+        hidden = self.hidden_states(batch)  # (B, L, D)
         return self.item_scores(hidden[:, -1])  # (B, I): the state after the newest item
 
     def loss(self, batch: Batch, *, generator: torch.Generator | None = None) -> Tensor:
@@ -124,7 +128,7 @@ class SASRec(Recommender):
         Uses ``batch.seq_targets`` (B, L) (``seq_targets[b, l]`` follows ``history[b, l]``,
         ``PAD_ID`` = no target), or ``batch.targets`` (B,) for the last position only.
         """
-        hidden = self(batch.history)  # (B, L, D)
+        hidden = self.hidden_states(batch)  # (B, L, D)
         if batch.seq_targets is not None:
             keep = batch.seq_targets != PAD_ID  # (B, L)
             hidden, targets = hidden[keep], batch.seq_targets[keep]  # (P, D), (P,)
