@@ -46,6 +46,7 @@ from .models.gru import GRURec, GRURecConfig
 from .models.mf import MatrixFactorization, MFConfig
 from .models.popularity import Popularity
 from .models.sasrec import SASRec, SASRecConfig
+from .models.time_aware_sasrec import train_time_aware_sasrec
 from .seeding import set_seed
 from .training import TrainConfig, fit
 
@@ -302,6 +303,7 @@ MODELS: list[BenchModel] = [
     BenchModel("GRU", train_gru),
     BenchModel("SASRec", train_sasrec),
     BenchModel("BERT4Rec", train_bert4rec),
+    BenchModel("TimeAwareSASRec", train_time_aware_sasrec),
 ]
 """The models the benchmark knows, in table order. Later notebooks' models are appended here."""
 

@@ -7,6 +7,9 @@
 * ``gru``         - :class:`GRURec`, a GRU over the history (the recurrent baseline)
 * ``sasrec``      - :class:`SASRec`, causal self-attention over the history
 * ``bert4rec``    - :class:`BERT4Rec`, bidirectional self-attention with cloze training
+* ``time_aware_sasrec`` - :class:`TimeAwareSASRec`, SASRec plus a learned gap-since-previous-event vector
+* ``multi_interest``    - :class:`MultiInterest`, K learned queries over one history
+* ``sasrec_streaming``  - :class:`StreamingSASRec`, oldest-anchored positions and a key/value cache
 """
 
 from .base import Recommender
@@ -15,7 +18,10 @@ from .din import DIN, DINConfig
 from .gru import GRURec, GRURecConfig
 from .mf import MatrixFactorization, MFConfig
 from .popularity import Popularity
+from .multi_interest import MultiInterest, MultiInterestConfig, assign_events
 from .sasrec import SASRec, SASRecConfig, attention_by_distance
+from .sasrec_streaming import StreamingSASRec
+from .time_aware_sasrec import TimeAwareSASRec, TimeAwareSASRecConfig
 
 __all__ = [
     "BERT4Rec",
@@ -26,9 +32,15 @@ __all__ = [
     "GRURecConfig",
     "MFConfig",
     "MatrixFactorization",
+    "MultiInterest",
+    "MultiInterestConfig",
     "Popularity",
     "Recommender",
     "SASRec",
     "SASRecConfig",
+    "StreamingSASRec",
+    "TimeAwareSASRec",
+    "TimeAwareSASRecConfig",
+    "assign_events",
     "attention_by_distance",
 ]
