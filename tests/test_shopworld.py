@@ -130,3 +130,11 @@ def test_same_split_helpers_work(world):
     assert len(truth[split.rows[0]]) == len(split.sequences[0])
     batch = evaluation_batches(split, "test", max_len=20)[0]
     assert batch.history.shape[1] == 20
+
+
+def test_a_catalogue_too_small_for_the_longest_sequence_is_refused():
+    # the longest sequence is min_events + 2 * events_per_interest + 5 = 55 distinct items
+    with pytest.raises(ValueError, match="num_items must be at least 55"):
+        ShopWorldConfig(num_items=48, num_users=30, seed=3)
+    world = generate_shopworld(ShopWorldConfig(num_items=55, num_users=30, seed=3))  # the smallest allowed works
+    assert world.interactions.groupby("user")["item"].apply(lambda s: s.is_unique).all()

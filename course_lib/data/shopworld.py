@@ -62,6 +62,16 @@ class ShopWorldConfig:
     image_noise: float = 12.0  # standard deviation of the pixel noise
     seed: int = 0  # everything is drawn from numpy's default_rng(seed)
 
+    def __post_init__(self) -> None:
+        # a user never buys the same item twice, so the catalogue must outlast the longest sequence
+        longest = self.min_events + 2 * self.events_per_interest + 5
+        if self.num_items < max(16, longest):
+            raise ValueError(
+                f"num_items must be at least {max(16, longest)} (16 (shape, brand) pairs, and the longest "
+                f"sequence, min_events + 2 * events_per_interest + 5 = {longest}, never repeats an item); "
+                f"got num_items={self.num_items}."
+            )
+
 
 @dataclass(frozen=True, eq=False)  # holds arrays/tables: compare fields explicitly
 class ShopWorld:
