@@ -46,6 +46,7 @@ from .models.gru import GRURec, GRURecConfig
 from .models.mf import MatrixFactorization, MFConfig
 from .models.popularity import Popularity
 from .models.sasrec import SASRec, SASRecConfig
+from .models.multimodal.bench import train_multimodal
 from .models.time_aware_sasrec import train_time_aware_sasrec
 from .seeding import set_seed
 from .training import TrainConfig, fit
@@ -73,6 +74,7 @@ class BenchRun:
 class BenchModel:
     name: str  # shown in the table
     train: Callable[[BenchData, Mode, int, torch.device], BenchRun]  # (data, mode, seed, device) -> run
+    datasets: tuple[str, ...] = ("ml100k", "shopworld")  # the datasets it can train on
 
 
 def load_dataset(name: str, *, max_len: int = 50) -> BenchData:
@@ -304,6 +306,7 @@ MODELS: list[BenchModel] = [
     BenchModel("SASRec", train_sasrec),
     BenchModel("BERT4Rec", train_bert4rec),
     BenchModel("TimeAwareSASRec", train_time_aware_sasrec),
+    BenchModel("Multimodal", train_multimodal, datasets=("shopworld",)),  # ID + image + text + price, gated fusion
 ]
 """The models the benchmark knows, in table order. Later notebooks' models are appended here."""
 
@@ -328,6 +331,10 @@ def run_benchmark(
     if models is not None and len(chosen) != len({x.lower() for x in models}):
         known = ", ".join(m.name for m in MODELS)
         raise ValueError(f"unknown model in {list(models)}; known models: {known}.")
+    if models is not None and (unfit := [m.name for m in chosen if dataset not in m.datasets]):
+        raise ValueError(f"{unfit} cannot train on {dataset!r} (they need a dataset among their own: "
+                         f"{', '.join(f'{m.name}: {m.datasets}' for m in chosen if m.name in unfit)}).")
+    chosen = [m for m in chosen if dataset in m.datasets]
     data = load_dataset(dataset)
     rows = []
     for entry in chosen:

@@ -22,3 +22,10 @@ def test_benchmark_table_on_shopworld(capsys, monkeypatch):
 def test_unknown_model_is_named():
     with pytest.raises(ValueError, match="known models: Pop, MF"):
         bench.run_benchmark("shopworld", models=["SASRec-typo"])
+
+
+def test_benchmark_refuses_a_model_that_cannot_train_on_the_dataset():
+    from course_lib.bench import run_benchmark
+
+    with pytest.raises(ValueError, match="cannot train on 'ml100k'"):
+        run_benchmark("ml100k", models=["Multimodal"])
