@@ -45,6 +45,16 @@ def _thin(labels: list[str] | None, max_ticks: int = _MAX_TICKS) -> list[str] | 
     return [label if i % step == 0 else "" for i, label in enumerate(labels)]
 
 
+def _panel_ticks(ax, labels: list[str] | bool, axis: str) -> None:
+    """Ticks at cell centres with ``labels`` (False = no ticks), as seaborn's heatmap places them."""
+    set_ticks, set_labels = (ax.set_xticks, ax.set_xticklabels) if axis == "x" else (ax.set_yticks, ax.set_yticklabels)
+    if labels is False:
+        set_ticks([])
+        return
+    set_ticks(np.arange(len(labels)) + 0.5)
+    set_labels(labels)
+
+
 def _color_scale(values: np.ndarray, cmap: str | None, vmin: float | None, vmax: float | None) -> dict:
     """Weights (all >= 0) get a sequential map from 0; signed scores a diverging map around 0."""
     finite = values[np.isfinite(values)]
@@ -206,15 +216,14 @@ def heatmap_grid(
     for r in range(n_rows):
         for c in range(n_cols):
             ax = axes[r, c]
-            sns.heatmap(
-                values[r, c],
-                ax=ax,
-                mask=hidden,
-                cbar=False,
-                xticklabels=_thin(x_labels, 20) if r == n_rows - 1 else False,
-                yticklabels=_thin(y_labels, 20) if c == 0 else False,
-                **scale,
-            )
+            # pcolormesh, not sns.heatmap: seaborn redraws the whole figure for every panel to
+            # check label overlap, which made a 6 x 12 grid take over a minute
+            panel = values[r, c] if hidden is None else np.ma.masked_array(values[r, c], mask=hidden)
+            ax.pcolormesh(panel, **scale)
+            ax.set_xlim(0, lk)
+            ax.set_ylim(lq, 0)  # row 0 at the top, as in a matrix
+            _panel_ticks(ax, _thin(x_labels, 20) if r == n_rows - 1 else False, "x")
+            _panel_ticks(ax, _thin(y_labels, 20) if c == 0 else False, "y")
             if hidden is not None:
                 ax.set_facecolor("#e6e6e6")
                 ax.patch.set_hatch("///")
