@@ -47,6 +47,7 @@ from .models.mf import MatrixFactorization, MFConfig
 from .models.popularity import Popularity
 from .models.sasrec import SASRec, SASRecConfig
 from .models.multimodal.bench import train_multimodal
+from .models.text_sasrec import train_id_text_sasrec, train_text_only_sasrec
 from .models.time_aware_sasrec import train_time_aware_sasrec
 from .seeding import set_seed
 from .training import TrainConfig, fit
@@ -308,6 +309,8 @@ MODELS: list[BenchModel] = [
     BenchModel("SASRec", train_sasrec),
     BenchModel("BERT4Rec", train_bert4rec),
     BenchModel("TimeAwareSASRec", train_time_aware_sasrec),
+    BenchModel("SASRec-text", train_text_only_sasrec, datasets=("ml100k",)),  # all-MiniLM-L6-v2 title embeddings
+    BenchModel("SASRec-id+text", train_id_text_sasrec, datasets=("ml100k",)),
     BenchModel("Multimodal", train_multimodal, datasets=("shopworld",)),  # ID + image + text + price, gated fusion
 ]
 """The models the benchmark knows, in table order. Later notebooks' models are appended here."""
