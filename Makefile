@@ -6,6 +6,9 @@
 #   make test-active  the same suite with the active environment (conda route), no .venv
 #   make setup        only set up: .venv with the pinned packages and the Jupyter kernel
 #                     (TORCH_INDEX_URL=... takes torch from another index, e.g. PyTorch's CPU-only one)
+#   make student      the student edition (solutions replaced by placeholders) in build/student/
+#   make slides       reveal.js slides of every notebook, executed, in build/slides/
+#   make site         every notebook executed and rendered as HTML with an index, in build/site/
 #   make lock         re-resolve requirements-lock.txt from pyproject.toml's ranges (maintainers)
 #   make clean        remove .venv and build/ (your notebooks and data/ are left alone)
 
@@ -21,7 +24,7 @@ LAB_FLAGS := --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u 2>/dev
 CELL_TIMEOUT ?= 300
 PYTEST_ARGS ?=
 
-.PHONY: setup lab lab-server test test-active test-lib test-notebooks lock clean
+.PHONY: setup lab lab-server test test-active test-lib test-notebooks student slides site lock clean
 
 $(STAMP): pyproject.toml requirements-lock.txt Makefile
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v < (3, 13) else "The course needs Python 3.10-3.12 (tested on 3.11); $(PYTHON) is " + sys.version.split()[0] + ". Try: make $(MAKECMDGOALS) PYTHON=python3.11")'
@@ -55,6 +58,26 @@ test-lib: setup
 
 test-notebooks: setup
 	$(BIN)/python -m pytest notebooks $(NBVAL_FLAGS) $(PYTEST_ARGS)
+
+# Editions for instructors and students. Notebooks are executed once into build/executed/
+# (again only when a notebook or course_lib changes); slides and site are made from there.
+NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+EXECUTED := $(patsubst notebooks/%,build/executed/%,$(NOTEBOOKS))
+LIB_SOURCES := $(shell find course_lib -name '*.py' 2>/dev/null)
+# Where the slides load reveal.js from; empty = nbconvert's CDN (unpkg.com/reveal.js@4.0.2).
+REVEAL_PREFIX ?=
+
+student: setup
+	$(BIN)/python tools/student_edition.py notebooks build/student
+
+build/executed/%.ipynb: notebooks/%.ipynb $(LIB_SOURCES) | $(STAMP)
+	$(BIN)/python tools/execute.py build/executed $<
+
+slides: $(EXECUTED)
+	$(BIN)/python tools/slides.py $(if $(REVEAL_PREFIX),--reveal-prefix $(REVEAL_PREFIX)) build/slides $(EXECUTED)
+
+site: $(EXECUTED)
+	$(BIN)/python tools/course_site.py build/site $(EXECUTED)
 
 lock:
 	rm -rf build/lock-venv
