@@ -1,0 +1,134 @@
+"""``recommend``: the top-k items for a user, with the attention that led to each of them.
+
+The user's input is their *whole* known history (every event of the split, validation and
+test included): this is what a deployed model would read after training. Items the user has
+already interacted with are never recommended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...constants import PAD_ID
+from ...data.batch import Batch
+from ...data.split import SequenceSplit, pad_sequences
+from .model import CapstoneRecommender
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
+class ItemCatalogue:
+    """What a person sees of each item; row ``item_id`` describes that item (row ``PAD_ID`` blank)."""
+
+    titles: tuple[str, ...]  # (I + 1,) a short title per item id
+    images: np.ndarray | None = None  # (I + 1, S, S, 3) uint8 pictures, or None when items have none
+
+
+def shopworld_catalogue(world) -> ItemCatalogue:
+    """Titles like ``'circle red · acme wool …'`` and the images of ShopWorld's items."""
+    titles = ["<pad>"] + [f"{row.shape} {row.colour} · {row.text}" for row in world.items.itertuples()]
+    return ItemCatalogue(tuple(titles), world.images)
+
+
+def movielens_catalogue(items: pd.DataFrame, split: SequenceSplit) -> ItemCatalogue:
+    """``'Title (year)'`` of every MovieLens item, in course item ids (no images)."""
+    table = items.loc[list(split.item_ids[1:])]
+    titles = [t if pd.isna(y) else f"{t} ({int(y)})" for t, y in zip(table["title"], table["year"])]
+    return ItemCatalogue(tuple(["<pad>"] + titles))
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
+class Recommendations:
+    """The top-k of one user and what the model attended to for each of them."""
+
+    user: int  # user index 0..U-1
+    items: list[int]  # k recommended item ids, best first
+    titles: list[str]  # their titles
+    scores: list[float]  # their scores
+    history: list[int]  # the N most recent history item ids the model read, oldest first
+    history_titles: list[str]  # their titles
+    attention: np.ndarray  # (k, N) weight of each history event behind each recommendation; rows sum to 1
+    interest_weights: np.ndarray  # (k, K + 1) how much each recommendation read each interest (0 = "now")
+    images: np.ndarray | None = None  # (k, S, S, 3) the recommended items' pictures, if the catalogue has them
+    history_images: np.ndarray | None = None  # (N, S, S, 3) the history's pictures, if any
+
+    def table(self) -> pd.DataFrame:
+        """The top-k as a table: rank, item, title, score, and the history event attended most."""
+        strongest = self.attention.argmax(axis=1)
+        return pd.DataFrame({
+            "item": self.items,
+            "title": self.titles,
+            "score": np.round(self.scores, 3),
+            "most attended history item": [self.history_titles[j] for j in strongest],
+            "its weight": np.round(self.attention[np.arange(len(self.items)), strongest], 3),
+        }, index=pd.RangeIndex(1, len(self.items) + 1, name="rank"))
+
+
+def user_batch(split: SequenceSplit, user: int, max_len: int) -> Batch:
+    """A one-user :class:`Batch` of the user's whole known history (newest ``max_len`` events, right-aligned)."""
+    sequence, times = split.sequences[user], split.times[user]
+    return Batch(
+        users=torch.tensor([user]),
+        history=torch.from_numpy(pad_sequences([sequence], max_len)),
+        history_times=torch.from_numpy(pad_sequences([times], max_len, pad=0)),
+        seen=torch.from_numpy(np.asarray(sequence, dtype=np.int64))[None],
+    )
+
+
+def check_user(split: SequenceSplit, user_id: object) -> int:
+    """``user_id`` as an int if it is a user index 0..U-1 of ``split``; otherwise a ValueError naming the range."""
+    valid = isinstance(user_id, (int, np.integer)) and not isinstance(user_id, bool) and 0 <= int(user_id) < split.num_users
+    if not valid:
+        raise ValueError(
+            f"unknown user id {user_id!r}: valid user ids are the user indices 0..{split.num_users - 1} of the split "
+            f"(original id u is split.user_ids.tolist().index(u))."
+        )
+    return int(user_id)
+
+
+@torch.no_grad()
+def recommend(
+    model: CapstoneRecommender, split: SequenceSplit, catalogue: ItemCatalogue, user_id: int, k: int = 10
+) -> Recommendations:
+    """The top-``k`` unseen items for one user, with the attention behind each.
+
+    Args:
+        model: a trained :class:`CapstoneRecommender` (put in eval mode for the call, then restored).
+        split: the split the user comes from (their history).
+        catalogue: titles (and images) of the items.
+        user_id: a user index 0..U-1 of ``split``.
+        k: how many items, 1..I.
+
+    Returns:
+        :class:`Recommendations`.
+
+    Raises:
+        ValueError: ``user_id`` is not a user of ``split``, or ``k`` is out of range.
+    """
+    user = check_user(split, user_id)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= model.num_items:
+        raise ValueError(f"k must be an int in 1..{model.num_items}, got {k!r}.")
+    device = next(model.parameters()).device
+    batch = user_batch(split, user, model.config.max_len).to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        scores = model.score_all(batch)[0]  # (I,)
+        scores[batch.seen[0] - 1] = float("-inf")  # never recommend what the user already has
+        top = scores.topk(min(k, int(torch.isfinite(scores).sum()))).indices + 1  # (k,) item ids
+        attention, interest_weights = model.explain(batch, top[None])  # (1, k, L), (1, k, K + 1)
+    finally:
+        model.train(was_training)
+    real = (batch.history[0] != PAD_ID).cpu().numpy()  # (L,)
+    history = batch.history[0].cpu().numpy()[real].tolist()
+    items = top.cpu().tolist()
+    images = catalogue.images
+    return Recommendations(
+        user=user, items=items, titles=[catalogue.titles[i] for i in items],
+        scores=scores[top - 1].cpu().tolist(), history=history, history_titles=[catalogue.titles[i] for i in history],
+        attention=attention[0].cpu().numpy()[:, real], interest_weights=interest_weights[0].cpu().numpy(),
+        images=None if images is None else images[items], history_images=None if images is None else images[history],
+    )

@@ -1,0 +1,282 @@
+"""The capstone: causal, padding-invariant, right shapes, save/load round trip, recommend's errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from course_lib import PAD_ID
+from course_lib.attention import padding_mask
+from course_lib.data import Batch
+from course_lib.data.split import evaluation_batches, temporal_leave_one_out
+from course_lib.models.capstone import (
+    CapstoneConfig,
+    CapstoneRecommender,
+    CapstoneShape,
+    ItemCatalogue,
+    MetadataFeatures,
+    interest_alignment,
+    load_capstone,
+    movielens_capstone,
+    recommend,
+    save_capstone,
+    shopworld_capstone,
+    year_buckets,
+)
+from course_lib.models.multimodal import ItemFeatures
+from course_lib.models.time_aware_sasrec import TimeAwareSASRec
+
+I = 25  # catalogue size of the toy tests
+SHAPE = CapstoneShape(max_len=12, d_model=16, n_heads=2, n_layers=2, dropout=0.1, num_interests=2)
+
+
+def toy_metadata(seed: int = 0) -> MetadataFeatures:
+    g = torch.Generator().manual_seed(seed)
+    text = torch.randn(I + 1, 10, generator=g)
+    genres = (torch.rand(I + 1, 19, generator=g) < 0.2).float()
+    years = torch.randint(0, 13, (I + 1,), generator=g)
+    text[PAD_ID], genres[PAD_ID], years[PAD_ID] = 0, 0, 0
+    return MetadataFeatures(text=text, genres=genres, year_buckets=years)
+
+
+def toy_images(seed: int = 0) -> ItemFeatures:
+    g = torch.Generator().manual_seed(seed)
+    return ItemFeatures(
+        images=torch.rand(I + 1, 3, 24, 24, generator=g),
+        text_tokens=torch.randint(1, 9, (I + 1, 4), generator=g),
+        price_buckets=torch.randint(0, 4, (I + 1,), generator=g),
+    )
+
+
+def make_model(seed: int, kind: str = "metadata", shape: CapstoneShape = SHAPE) -> CapstoneRecommender:
+    torch.manual_seed(seed)
+    if kind == "metadata":
+        model = movielens_capstone(toy_metadata(seed), shape)
+    else:
+        model = shopworld_capstone(toy_images(seed), 9, shape)
+    with torch.no_grad():  # make time vectors and interest queries large enough to matter
+        model.time_embedding.weight[1:].normal_(std=1.0)
+        model.interest_queries.normal_(std=1.0)
+    return model.eval()
+
+
+def random_case(seed: int, batch: int, length: int, pad_left: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    history = torch.randint(1, I + 1, (batch, length), generator=g)
+    times = 1_000_000 + torch.cumsum(torch.randint(0, 3_000, (batch, length), generator=g), dim=1)
+    history[:, :pad_left] = PAD_ID
+    times[:, :pad_left] = 0
+    return history, times
+
+
+def batch_of(history: torch.Tensor, times: torch.Tensor) -> Batch:
+    return Batch(users=torch.arange(len(history)), history=history, history_times=times)
+
+
+def test_is_a_time_aware_sasrec_with_an_item_encoder():
+    model = make_model(0)
+    assert isinstance(model, TimeAwareSASRec)
+    assert not hasattr(model, "item_embedding") or model.item_embedding is None
+    assert model.interest_queries.shape == (2, 16)
+    with pytest.raises(ValueError, match="D = 32"):
+        CapstoneRecommender(CapstoneConfig(I, d_model=32), model.item_encoder)
+    with pytest.raises(ValueError, match="num_interests"):
+        CapstoneConfig(I, num_interests=-1)
+
+
+@pytest.mark.parametrize("kind", ["metadata", "multimodal"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shapes_and_interface(kind, seed):
+    model = make_model(seed, kind)
+    history, times = random_case(seed, 3, 12, pad_left=4)
+    batch = batch_of(history, times)
+    with torch.no_grad():
+        state = model.user_state(history, times)
+        everything = model.score_all(batch)
+        some = model.score(batch, torch.tensor([[1, 5, 7]] * 3))
+        weights, interest_weights = model.explain(batch, torch.tensor([[1, 5, 7]] * 3))
+    assert state.interests.shape == (3, 12, 3, 16)
+    assert state.event_weights.shape == (3, 12, 3, 12)
+    assert everything.shape == (3, I)
+    torch.testing.assert_close(some, everything[:, [0, 4, 6]])
+    assert weights.shape == (3, 3, 12) and interest_weights.shape == (3, 3, 3)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 3))  # a distribution over the history events
+    assert torch.all(weights[:, :, :4] == 0), "padding gets no attention"
+    torch.testing.assert_close(interest_weights.sum(-1), torch.ones(3, 3))
+
+
+def test_score_is_the_log_sum_exp_over_interests_and_its_gradient_is_the_attention():
+    model = make_model(4)
+    history, times = random_case(4, 2, 12, pad_left=2)
+    state = model.user_state(history, times)
+    interests = state.interests[:, -1]  # (B, K + 1, D)
+    items = model.output_items()  # (I, D)
+    by_hand = torch.stack([torch.logsumexp(interests[b] @ items.T, dim=0) for b in range(2)])
+    torch.testing.assert_close(model.interest_item_scores(interests, items), by_hand)
+    logits = (interests @ items.T).detach().requires_grad_(True)  # (B, K + 1, I)
+    torch.logsumexp(logits, dim=1).sum().backward()
+    torch.testing.assert_close(logits.grad.transpose(1, 2), model.interest_weights(interests, items))
+
+
+@pytest.mark.parametrize("kind", ["metadata", "multimodal"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_later_event_does_not_change_earlier_positions(kind, seed):
+    model = make_model(seed, kind)
+    history, times = random_case(seed, 3, 12, pad_left=3)
+    items = model.output_items().detach()
+    with torch.no_grad():
+        before = model.interest_item_scores(model.user_state(history, times).interests, items)  # (B, L, I)
+        for cut in (4, 8, 11):
+            changed = history.clone()
+            changed[:, cut] = (changed[:, cut] % I) + 1
+            later = times.clone()
+            later[:, cut:] += 10**6
+            for h, t in ((changed, times), (history, later)):
+                after = model.interest_item_scores(model.user_state(h, t).interests, items)
+                torch.testing.assert_close(after[:, :cut], before[:, :cut])
+                assert not torch.allclose(after[:, cut], before[:, cut]), "the changed position itself must change"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_left_padding_does_not_change_scores_or_explanations(seed):
+    model = make_model(seed, shape=CapstoneShape(max_len=16, d_model=16, n_heads=2, n_layers=2, num_interests=2))
+    history, times = random_case(seed, 3, 9)
+    padded = batch_of(torch.cat([torch.full((3, 7), PAD_ID), history], 1), torch.cat([torch.zeros(3, 7, dtype=torch.long), times], 1))
+    short = batch_of(history, times)
+    candidates = torch.tensor([[2, 3]] * 3)
+    with torch.no_grad():
+        torch.testing.assert_close(model.score_all(padded), model.score_all(short), atol=1e-5, rtol=1e-5)
+        long_weights, _ = model.explain(padded, candidates)
+        short_weights, _ = model.explain(short, candidates)
+    torch.testing.assert_close(long_weights[:, :, 7:], short_weights, atol=1e-5, rtol=1e-5)
+    assert torch.all(long_weights[:, :, :7] == 0)
+
+
+def test_loss_trains_every_part_and_is_finite():
+    model = make_model(5, "multimodal").train()
+    history, times = random_case(5, 4, 12, pad_left=2)
+    targets = torch.randint(1, I + 1, (4, 12))
+    targets[:, :2] = PAD_ID
+    batch = Batch(users=torch.arange(4), history=history, history_times=times, seq_targets=targets)
+    loss = model.loss(batch)
+    assert torch.isfinite(loss)
+    loss.backward()
+    for name in ("interest_queries", "time_embedding.weight", "item_encoder.id_embedding.weight",
+                 "item_encoder.image_encoder.patch_embedding.weight", "item_encoder.text_encoder.token_embedding.weight",
+                 "item_encoder.price_embedding.weight", "item_encoder.fusion.gate_in.weight"):
+        grad = dict(model.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, f"no gradient reaches {name}"
+
+
+@pytest.mark.parametrize("kind", ["metadata", "multimodal"])
+def test_save_and_load_give_identical_scores(tmp_path, kind):
+    model = make_model(6, kind)
+    features = toy_metadata(6) if kind == "metadata" else toy_images(6)
+    history, times = random_case(6, 3, 12, pad_left=5)
+    batch = batch_of(history, times)
+    path = save_capstone(model, tmp_path / "sub" / "capstone.pt")
+    assert path.exists() and not list(path.parent.glob("*.part")), "no temporary file is left behind"
+    loaded = load_capstone(path, features)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.score_all(batch), model.score_all(batch), rtol=0, atol=0)
+    assert loaded.config == model.config
+    raw = torch.load(path, weights_only=True)  # plain data only
+    assert set(raw) == {"format", "config", "encoder", "encoder_config", "state_dict"}
+    wrong = toy_images(6) if kind == "metadata" else toy_metadata(6)
+    with pytest.raises(TypeError, match="needs"):
+        load_capstone(path, wrong)
+
+
+def test_load_refuses_a_file_that_is_not_a_capstone(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="not a capstone file"):
+        load_capstone(path, toy_metadata())
+
+
+def tiny_split():
+    rows = [(u, item, 1000 * t, 0) for u in range(4) for t, item in enumerate(range(1 + u, 8 + u))]
+    interactions = pd.DataFrame(rows, columns=["user", "item", "timestamp", "interest"])
+    return temporal_leave_one_out(interactions, catalogue=np.arange(1, I + 1))
+
+
+def test_recommend_returns_unseen_items_with_their_attention():
+    model = make_model(7)
+    split = tiny_split()
+    catalogue = ItemCatalogue(tuple(["<pad>"] + [f"item {i}" for i in range(1, I + 1)]))
+    out = recommend(model, split, catalogue, 2, k=5)
+    seen = set(split.sequences[2].tolist())
+    assert len(out.items) == 5 and not seen & set(out.items)
+    assert out.titles == [f"item {i}" for i in out.items]
+    assert out.scores == sorted(out.scores, reverse=True)
+    assert out.history == split.sequences[2].tolist()
+    assert out.attention.shape == (5, len(out.history))
+    np.testing.assert_allclose(out.attention.sum(1), 1.0, atol=1e-5)
+    assert out.table().shape[0] == 5
+
+
+@pytest.mark.parametrize("bad", [4, -1, 10**6, "0", 1.0, True, None])
+def test_recommend_names_the_valid_range_for_an_unknown_user(bad):
+    model = make_model(8)
+    catalogue = ItemCatalogue(tuple(["<pad>"] + [f"item {i}" for i in range(1, I + 1)]))
+    with pytest.raises(ValueError, match=r"valid user ids are the user indices 0\.\.3"):
+        recommend(model, tiny_split(), catalogue, bad, k=3)
+
+
+def test_interest_alignment_against_a_hand_computation():
+    model = make_model(9)
+    split = tiny_split()
+    # interests of each event row: user u's events alternate 0, 1, 0, ...; the target (last event) has interest 0
+    event_interest = np.zeros(sum(len(s) for s in split.sequences), dtype=np.int64)
+    for rows in split.rows:
+        event_interest[rows] = np.arange(len(rows)) % 2
+        event_interest[rows[-1]] = 0
+    batches = evaluation_batches(split, "test", max_len=SHAPE.max_len)
+    result = interest_alignment(model, split, event_interest, batches)
+    weights, _ = model.explain(batches[0], batches[0].targets[:, None])
+    same = torch.zeros_like(weights[:, 0])
+    for b, rows in enumerate(split.rows):
+        inputs = event_interest[rows[:-1]] == 0  # the history = every event but the test target
+        same[b, -len(inputs):] = torch.from_numpy(inputs).float()
+    torch.testing.assert_close(torch.from_numpy(result.share).float(), (weights[:, 0] * same).sum(1))
+    np.testing.assert_allclose(result.uniform, [3 / 6] * 4)  # histories 0, 1, 0, 1, 0, 1
+
+
+def test_year_buckets():
+    assert year_buckets([None, 1930, 1950, 1979, 1995, 1998, np.nan]).tolist() == [0, 1, 2, 4, 9, 12, 0]
+
+
+@pytest.mark.parametrize("num_interests", [0, 1, 3])
+@pytest.mark.parametrize("tau", [1.0, 0.3])
+def test_every_scoring_path_is_the_log_sum_exp(num_interests, tau):
+    features = toy_metadata(10)
+    torch.manual_seed(10)
+    model = movielens_capstone(features, CapstoneShape(max_len=6, d_model=8, num_interests=num_interests))
+    object.__setattr__(model.config, "interest_temperature", tau)  # frozen dataclass: set for this test only
+    interests = torch.randn(2, 4, num_interests + 1, 8)
+    items = torch.randn(I, 8)
+    expected = tau * torch.logsumexp(torch.einsum("blkd,id->blki", interests, items) / tau, dim=2)
+    torch.testing.assert_close(model.interest_item_scores(interests, items), expected)
+    per_row = items.expand(2, 4, I, 8)  # (..., N, D) candidates per row take the general path
+    torch.testing.assert_close(model.interest_item_scores(interests, per_row), expected)
+
+
+def test_metadata_encoder_gated_weights_and_sum_fusion():
+    from course_lib.models.capstone import MetadataEncoderConfig, MetadataItemEncoder
+
+    features = toy_metadata(11)
+    torch.manual_seed(11)
+    gated = MetadataItemEncoder(MetadataEncoderConfig(I, text_dim=10, d_model=16), features)
+    encoding = gated.encode(torch.arange(I + 1))
+    assert encoding.modality_weights.shape == (I + 1, 3)
+    torch.testing.assert_close(encoding.modality_weights.sum(1), torch.ones(I + 1))  # over the 3 modalities
+    assert torch.all(encoding.vectors[PAD_ID] == 0)
+    summed = MetadataItemEncoder(MetadataEncoderConfig(I, text_dim=10, d_model=16, fusion="sum"), features)
+    items = torch.tensor([3, 7])
+    by_hand = (summed.id_embedding(items) + summed.text_projection(features.text[items])
+               + summed.genre_projection(features.genres[items]) + summed.year_embedding(features.year_buckets[items]))
+    torch.testing.assert_close(summed(items), by_hand)
+    with pytest.raises(ValueError, match="fusion"):
+        MetadataItemEncoder(MetadataEncoderConfig(I, text_dim=10, d_model=16, fusion="max"), features)
