@@ -46,6 +46,7 @@ from .models.gru import GRURec, GRURecConfig
 from .models.mf import MatrixFactorization, MFConfig
 from .models.popularity import Popularity
 from .models.sasrec import SASRec, SASRecConfig
+from .models.capstone import train_capstone
 from .models.multimodal.bench import train_multimodal
 from .models.text_sasrec import train_id_text_sasrec, train_text_only_sasrec
 from .models.time_aware_sasrec import train_time_aware_sasrec
@@ -312,6 +313,7 @@ MODELS: list[BenchModel] = [
     BenchModel("SASRec-text", train_text_only_sasrec, datasets=("ml100k",)),  # all-MiniLM-L6-v2 title embeddings
     BenchModel("SASRec-id+text", train_id_text_sasrec, datasets=("ml100k",)),
     BenchModel("Multimodal", train_multimodal, datasets=("shopworld",)),  # ID + image + text + price, gated fusion
+    BenchModel("Capstone", train_capstone),  # multimodal items -> time-aware self-attention -> candidate over interests
 ]
 """The models the benchmark knows, in table order. Later notebooks' models are appended here."""
 
