@@ -40,6 +40,8 @@ def capstone_settings(dataset: str, mode: str) -> CapstoneSettings:
         if mode == "full":
             return CapstoneSettings(shape, 1.0, TrainConfig(epochs=30, lr=3e-3, batch_size=64, patience=100, max_seconds=540))
         return CapstoneSettings(shape, 0.0, TrainConfig(epochs=8, lr=1e-2, batch_size=64, patience=8))
+    # K = 1 learned interest: on ML-100K validation NDCG@10, K = 0 / 1 / 2 gave 0.1186 / 0.1178 / 0.1178
+    # (notebook mode, seed 0), a tie; K = 1 is kept so that candidates have a learned interest to attend to
     shape = CapstoneShape(max_len=50, d_model=64, n_heads=2, n_layers=1, dropout=0.2, num_interests=1)
     if mode == "full":
         # 60 epochs (about 3.5 minutes on an idle 2-core CPU): validation NDCG@10 0.1336, against
