@@ -25,8 +25,6 @@ states h_j mix earlier events too (notebook 15 asks how far attention explains a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +34,7 @@ from torch import Tensor, nn
 from ...attention import causal_mask, masked_softmax
 from ...constants import PAD_ID
 from ...data.batch import Batch
+from ..encoded_items import EncodedItems
 from ..time_aware_sasrec import TimeAwareSASRec
 from .config import CapstoneConfig
 
@@ -49,7 +48,7 @@ class UserState:
     self_attention: Tensor  # (B, n_layers, H, L, L) the causal self-attention weights
 
 
-class CapstoneRecommender(TimeAwareSASRec):
+class CapstoneRecommender(EncodedItems, TimeAwareSASRec):
     """Time-aware SASRec over item vectors from an item encoder, with K interests read by the candidate.
 
     Args:
@@ -71,31 +70,6 @@ class CapstoneRecommender(TimeAwareSASRec):
         self.config: CapstoneConfig = config
         self.item_encoder = item_encoder
         self.interest_queries = nn.Parameter(torch.randn(config.num_interests, config.d_model) * config.init_std)  # q_k
-        self._item_table: Tensor | None = None  # set only inside one loss/score call, see _one_item_table
-
-    # ------------------------------------------------------------------ item vectors
-    @contextmanager
-    def _one_item_table(self) -> Iterator[None]:
-        """Encode the whole catalogue once per ``loss``/``score`` call (inputs and outputs share it)."""
-        outer = self._item_table is None
-        if outer:
-            self._item_table = self.item_encoder.all_items()  # (I + 1, D)
-        try:
-            yield
-        finally:
-            if outer:
-                self._item_table = None
-
-    def embed_items(self, items: Tensor) -> Tensor:
-        """(...) item ids -> (..., D) fused vectors; ``PAD_ID`` gives zeros."""
-        if self._item_table is not None:
-            return self._item_table[items]
-        return self.item_encoder(items)
-
-    def output_items(self) -> Tensor:
-        """(I, D) vectors of items 1..I (row c is item c + 1), tied to the inputs."""
-        table = self._item_table if self._item_table is not None else self.item_encoder.all_items()
-        return table[1:]
 
     # ------------------------------------------------------------------ the user side
     def user_state(self, history: Tensor, history_times: Tensor) -> UserState:

@@ -9,8 +9,6 @@ image, text and price (any subset), fused by concatenation, gating or cross-atte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +16,7 @@ from torch import Tensor
 
 from ...data.batch import Batch
 
+from ..encoded_items import EncodedItems
 from ..sasrec import SASRec, SASRecConfig
 from .features import ItemFeatures
 from .item_encoder import ItemEncoder, ItemEncoderConfig
@@ -36,7 +35,7 @@ class MultimodalSASRecConfig:
             )
 
 
-class MultimodalSASRec(SASRec):
+class MultimodalSASRec(EncodedItems, SASRec):
     """SASRec over fused multimodal item vectors, behind the shared Recommender interface.
 
     Args:
@@ -49,31 +48,6 @@ class MultimodalSASRec(SASRec):
         del self.item_embedding  # replaced by the item encoder (which has its own ID table if "id" is used)
         self.multimodal_config = config
         self.item_encoder = ItemEncoder(config.item_encoder, features)
-        self._item_table: Tensor | None = None  # set only inside one loss/score_all call, see _one_item_table
-
-    @contextmanager
-    def _one_item_table(self) -> Iterator[None]:
-        """Encode the whole catalogue once for one ``loss``/``score_all`` call.
-
-        Inputs (the history) and outputs (the scored items) then share one encoder pass
-        instead of two; the table is dropped when the call ends, so nothing outlives it.
-        """
-        self._item_table = self.item_encoder.all_items()  # (I + 1, D)
-        try:
-            yield
-        finally:
-            self._item_table = None
-
-    def embed_items(self, items: Tensor) -> Tensor:
-        """(...) item ids -> (..., D) fused vectors; ``PAD_ID`` gives zeros."""
-        if self._item_table is not None:
-            return self._item_table[items]
-        return self.item_encoder(items)
-
-    def output_items(self) -> Tensor:
-        """(I, D) fused vectors of items 1..I (row c is item c + 1), tied to the inputs."""
-        table = self._item_table if self._item_table is not None else self.item_encoder.all_items()
-        return table[1:]
 
     def score_all(self, batch: Batch) -> Tensor:
         """(B, I) scores of every item; the catalogue is encoded once for the call."""
