@@ -236,16 +236,24 @@ def fit_sequence_model(
     )
 
 
-def train_sasrec(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
+def train_sasrec_variant(
+    model_type: type[SASRec], config_type: type[SASRecConfig], data: BenchData, mode: Mode, seed: int,
+    device: torch.device,
+) -> BenchRun:
+    """Build ``model_type(config_type(...))`` (SASRec or a subclass) with SASRec's settings and train it."""
     s = sasrec_settings(mode)
     set_seed(seed)
-    model = SASRec(
-        SASRecConfig(
+    model = model_type(
+        config_type(
             data.split.num_items, max_len=s.max_len, d_model=s.d_model, n_heads=s.n_heads, n_layers=s.n_layers,
             dropout=s.dropout,
         )
     )
     return fit_sequence_model(model, data, s, seed, device)
+
+
+def train_sasrec(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
+    return train_sasrec_variant(SASRec, SASRecConfig, data, mode, seed, device)
 
 
 def train_gru(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:

@@ -104,15 +104,6 @@ class TimeAwareSASRec(SASRec):
 
 def train_time_aware_sasrec(data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
     """Benchmark entry: SASRec's settings (:func:`course_lib.bench.sasrec_settings`) plus gap buckets."""
-    from ..bench import fit_sequence_model, sasrec_settings
-    from ..seeding import set_seed
+    from ..bench import train_sasrec_variant  # imported here: course_lib.bench imports this module
 
-    s = sasrec_settings(mode)
-    set_seed(seed)
-    model = TimeAwareSASRec(
-        TimeAwareSASRecConfig(
-            data.split.num_items, max_len=s.max_len, d_model=s.d_model, n_heads=s.n_heads, n_layers=s.n_layers,
-            dropout=s.dropout,
-        )
-    )
-    return fit_sequence_model(model, data, s, seed, device)
+    return train_sasrec_variant(TimeAwareSASRec, TimeAwareSASRecConfig, data, mode, seed, device)
