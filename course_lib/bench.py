@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import statistics
 import sys
@@ -48,6 +49,7 @@ from .models.popularity import Popularity
 from .models.sasrec import SASRec, SASRecConfig
 from .models.capstone import train_capstone
 from .models.multimodal.bench import train_multimodal
+from .models.multimodal.item_encoder import MODALITIES
 from .models.text_sasrec import train_id_text_sasrec, train_text_only_sasrec
 from .models.time_aware_sasrec import train_time_aware_sasrec
 from .seeding import set_seed
@@ -322,6 +324,10 @@ MODELS: list[BenchModel] = [
     BenchModel("SASRec-id+text", train_id_text_sasrec, datasets=("ml100k",)),
     BenchModel("Multimodal", train_multimodal, datasets=("shopworld",)),  # ID + image + text + price, gated fusion
     BenchModel("Capstone", train_capstone),  # multimodal items -> time-aware self-attention -> candidate over interests
+    *(  # the capstone with one ShopWorld modality: what fusing all four adds (notebook 13's ablation, over seeds)
+        BenchModel(f"Capstone-{m}-only", functools.partial(train_capstone, modalities=(m,)), datasets=("shopworld",))
+        for m in MODALITIES
+    ),
 ]
 """The models the benchmark knows, in table order. Later notebooks' models are appended here."""
 

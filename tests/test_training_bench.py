@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from course_lib import bench
 
@@ -29,3 +30,23 @@ def test_benchmark_refuses_a_model_that_cannot_train_on_the_dataset():
 
     with pytest.raises(ValueError, match="cannot train on 'ml100k'"):
         run_benchmark("ml100k", models=["Multimodal"])
+
+
+def test_single_modality_capstone_entries_build_that_modality_only(monkeypatch):
+    from course_lib.models.multimodal.item_encoder import MODALITIES
+
+    built = {}
+
+    def capture(model, data, config, seed, device, **options):  # stands in for training
+        built[seed] = model
+        return bench.BenchRun(model, 0.0, 0, None)
+
+    monkeypatch.setattr(bench, "fit_on_windows", capture)
+    data = bench.load_dataset("shopworld")
+    for modality in MODALITIES:
+        entry = next(m for m in bench.MODELS if m.name == f"Capstone-{modality}-only")
+        assert entry.datasets == ("shopworld",)
+        entry.train(data, "notebook", 0, torch.device("cpu"))
+        assert built[0].item_encoder.config.modalities == (modality,)
+    bench.MODELS[[m.name for m in bench.MODELS].index("Capstone")].train(data, "notebook", 0, torch.device("cpu"))
+    assert built[0].item_encoder.config.modalities == MODALITIES
