@@ -280,3 +280,20 @@ def test_metadata_encoder_gated_weights_and_sum_fusion():
     torch.testing.assert_close(summed(items), by_hand)
     with pytest.raises(ValueError, match="fusion"):
         MetadataItemEncoder(MetadataEncoderConfig(I, text_dim=10, d_model=16, fusion="max"), features)
+
+
+def test_sweep_variants_change_only_what_they_name():
+    from course_lib.models.capstone.bench import capstone_settings
+    from course_lib.models.capstone.sweep import parse_variant
+
+    full = capstone_settings("ml100k", "full")
+    assert parse_variant("base").settings == full
+    variant = parse_variant("layers=2,heads=4,lr=1e-3,stride=25,fusion=sum", epochs=7)
+    assert (variant.settings.shape.n_layers, variant.settings.shape.n_heads) == (2, 4)
+    assert variant.settings.shape.d_model == full.shape.d_model
+    assert (variant.settings.config.lr, variant.settings.config.epochs, variant.settings.config.patience) == (1e-3, 7, 7)
+    assert (variant.stride, variant.fusion) == (25, "sum")
+    with pytest.raises(ValueError, match="unknown variant key 'depth'.*known keys: layers"):
+        parse_variant("depth=2")
+    with pytest.raises(ValueError, match="key=value"):
+        parse_variant("layers")
