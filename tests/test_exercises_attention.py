@@ -12,17 +12,7 @@ from course_lib.attention import causal_mask, combine_masks, padding_mask, scale
 from course_lib.exercises import attention as checkers
 from course_lib.exercises.attention import check_causal_padding_mask, check_masked_attention
 from course_lib.exercises.core import Status, run_check
-
-
-def _verdict(capsys: pytest.CaptureFixture[str], checker, answer) -> str:
-    assert checker(answer) is None  # checkers print, they return nothing
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1, f"a checker prints exactly one line, got {out!r}"
-    return out
-
-
-def _stub(*args):
-    raise NotImplementedError
+from checker_support import not_answered, verdict
 
 
 def test_public_api():
@@ -68,13 +58,13 @@ def attention_as_list(q, k, v, attn_mask):
     "answer", [attention_fill_and_zero, attention_from_course_lib, attention_where_after_inf, attention_as_list]
 )
 def test_masked_attention_passes_for_correct_answers(capsys, answer):
-    out = _verdict(capsys, check_masked_attention, answer)
+    out = verdict(capsys, check_masked_attention, answer)
     assert out.startswith("✅ Exercise 2") and "passed" in out
 
 
-@pytest.mark.parametrize("answer", [None, _stub, lambda q, k, v, m: None, lambda q, k, v, m: (None, None)])
+@pytest.mark.parametrize("answer", [None, not_answered, lambda q, k, v, m: None, lambda q, k, v, m: (None, None)])
 def test_masked_attention_not_answered(capsys, answer):
-    out = _verdict(capsys, check_masked_attention, answer)
+    out = verdict(capsys, check_masked_attention, answer)
     assert out.startswith("⏳ Exercise 2") and "not answered yet" in out
 
 
@@ -161,7 +151,7 @@ def _nan_gradients(q, k, v, m):
     ],
 )
 def test_masked_attention_wrong_answers_get_a_hint(capsys, answer, hint):
-    out = _verdict(capsys, check_masked_attention, answer)
+    out = verdict(capsys, check_masked_attention, answer)
     assert out.startswith("❌ Exercise 2") and "Hint:" in out
     assert hint in out
 
@@ -177,7 +167,7 @@ def test_masked_attention_crashing_code_is_reported_not_raised(capsys):
     def crashes(q, k, v, attn_mask):
         return q @ v  # (.., Lq, D) @ (.., Lk, Dv): shapes do not match
 
-    out = _verdict(capsys, check_masked_attention, crashes)
+    out = verdict(capsys, check_masked_attention, crashes)
     assert out.startswith("❌ Exercise 2") and "RuntimeError" in out
 
 
@@ -213,13 +203,13 @@ def mask_with_loops(items):
 
 @pytest.mark.parametrize("answer", [mask_by_hand, mask_with_course_lib, mask_with_loops])
 def test_causal_padding_mask_passes_for_correct_answers(capsys, answer):
-    out = _verdict(capsys, check_causal_padding_mask, answer)
+    out = verdict(capsys, check_causal_padding_mask, answer)
     assert out.startswith("✅ Exercise 1") and "passed" in out
 
 
-@pytest.mark.parametrize("answer", [None, _stub, lambda items: None])
+@pytest.mark.parametrize("answer", [None, not_answered, lambda items: None])
 def test_causal_padding_mask_not_answered(capsys, answer):
-    out = _verdict(capsys, check_causal_padding_mask, answer)
+    out = verdict(capsys, check_causal_padding_mask, answer)
     assert out.startswith("⏳ Exercise 1") and "not answered yet" in out
 
 
@@ -251,14 +241,14 @@ def _ones(items):
     ],
 )
 def test_causal_padding_mask_wrong_answers_get_a_hint(capsys, answer, hint):
-    out = _verdict(capsys, check_causal_padding_mask, answer)
+    out = verdict(capsys, check_causal_padding_mask, answer)
     assert out.startswith("❌ Exercise 1") and "Hint:" in out
     assert hint in out
 
 
 def test_causal_padding_mask_hard_coded_length_fails(capsys):
     fixed = mask_by_hand(checkers._mask_cases()[0])  # right for the first case only
-    out = _verdict(capsys, check_causal_padding_mask, lambda items: fixed)
+    out = verdict(capsys, check_causal_padding_mask, lambda items: fixed)
     assert out.startswith("❌ Exercise 1")
 
 
@@ -280,7 +270,7 @@ def test_causal_padding_mask_hard_coded_length_fails(capsys):
 )
 @pytest.mark.parametrize("checker", [check_masked_attention, check_causal_padding_mask])
 def test_checkers_never_raise(capsys, checker, answer):
-    out = _verdict(capsys, checker, answer)
+    out = verdict(capsys, checker, answer)
     assert out.startswith("❌ Exercise")
 
 
@@ -289,7 +279,7 @@ def test_run_check_statuses_for_the_trials():
     trial = checkers.masked_attention_trial
     passed = run_check("ex", lambda: trial(attention_fill_and_zero))
     failed = run_check("ex", lambda: trial(_big_negative_fill))
-    stub = run_check("ex", lambda: trial(_stub))
+    stub = run_check("ex", lambda: trial(not_answered))
     assert passed.status is Status.PASSED and passed.message.startswith("✅ ex")
     assert failed.status is Status.FAILED and "uniform" in failed.message
     assert stub.status is Status.NOT_ANSWERED

@@ -8,13 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.exercises.dot_products import check_cosine_scores, check_top_k_items
-
-
-def _verdict(capsys: pytest.CaptureFixture[str], checker, answer) -> str:
-    assert checker(answer) is None  # checkers print, they return nothing
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1, f"a checker prints exactly one line, got {out!r}"
-    return out
+from checker_support import not_answered, verdict
 
 
 # --- exercise 1: cosine score matrix -------------------------------------------------
@@ -40,16 +34,12 @@ def cosine_with_loops(users, items):
 
 @pytest.mark.parametrize("answer", [cosine_by_normalising, cosine_with_torch, cosine_with_loops])
 def test_cosine_passes_for_correct_answers(capsys, answer):
-    assert _verdict(capsys, check_cosine_scores, answer).startswith("✅ Exercise 1")
+    assert verdict(capsys, check_cosine_scores, answer).startswith("✅ Exercise 1")
 
 
-def _stub(*args):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("answer", [None, _stub, lambda users, items: None])
+@pytest.mark.parametrize("answer", [None, not_answered, lambda users, items: None])
 def test_cosine_not_answered(capsys, answer):
-    out = _verdict(capsys, check_cosine_scores, answer)
+    out = verdict(capsys, check_cosine_scores, answer)
     assert out.startswith("⏳ Exercise 1") and "not answered yet" in out
 
 
@@ -67,7 +57,7 @@ def test_cosine_not_answered(capsys, answer):
     ids=["dot", "users-only", "items-only", "transposed", "global-norm", "numpy", "in-place"],
 )
 def test_cosine_wrong_answers_get_a_hint(capsys, answer, hint):
-    out = _verdict(capsys, check_cosine_scores, answer)
+    out = verdict(capsys, check_cosine_scores, answer)
     assert out.startswith("❌ Exercise 1") and "Hint:" in out
     assert hint in out
 
@@ -76,7 +66,7 @@ def test_cosine_crashing_code_is_reported_not_raised(capsys):
     def crashes(users, items):
         return users @ items  # (U, D) @ (I, D): shapes do not match
 
-    out = _verdict(capsys, check_cosine_scores, crashes)
+    out = verdict(capsys, check_cosine_scores, crashes)
     assert out.startswith("❌ Exercise 1") and "RuntimeError" in out
 
 
@@ -98,12 +88,12 @@ def top_k_with_numpy(scores, k):
 
 @pytest.mark.parametrize("answer", [top_k_with_topk, top_k_with_argsort, top_k_with_numpy])
 def test_top_k_passes_for_correct_answers(capsys, answer):
-    assert _verdict(capsys, check_top_k_items, answer).startswith("✅ Exercise 2")
+    assert verdict(capsys, check_top_k_items, answer).startswith("✅ Exercise 2")
 
 
-@pytest.mark.parametrize("answer", [None, _stub, lambda scores, k: None])
+@pytest.mark.parametrize("answer", [None, not_answered, lambda scores, k: None])
 def test_top_k_not_answered(capsys, answer):
-    out = _verdict(capsys, check_top_k_items, answer)
+    out = verdict(capsys, check_top_k_items, answer)
     assert out.startswith("⏳ Exercise 2") and "not answered yet" in out
 
 
@@ -123,11 +113,11 @@ def test_top_k_not_answered(capsys, answer):
     ids=["pair", "values", "lowest", "worst-first", "unordered", "wrong-dim", "float", "zeros", "list"],
 )
 def test_top_k_wrong_answers_get_a_hint(capsys, answer, hint):
-    out = _verdict(capsys, check_top_k_items, answer)
+    out = verdict(capsys, check_top_k_items, answer)
     assert out.startswith("❌ Exercise 2") and "Hint:" in out
     assert hint in out
 
 
 def test_top_k_crashing_code_is_reported_not_raised(capsys):
-    out = _verdict(capsys, check_top_k_items, lambda scores, k: scores.topk(k + 100, dim=-1).indices)
+    out = verdict(capsys, check_top_k_items, lambda scores, k: scores.topk(k + 100, dim=-1).indices)
     assert out.startswith("❌ Exercise 2") and "RuntimeError" in out

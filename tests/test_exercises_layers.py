@@ -12,10 +12,7 @@ from course_lib.exercises.multi_head import check_merge_heads, check_split_heads
 from course_lib.exercises.transformer import check_greedy_decode, check_pre_ln_block, check_sinusoidal_positions
 from course_lib.layers import merge_heads, sinusoidal_positions, split_heads
 from course_lib.toy_tasks import greedy_decode
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError
+from checker_support import not_answered
 
 
 def _decode_from_first_position(model, prompt, n_new):
@@ -48,7 +45,7 @@ def test_checkers_judge_answers(checker, right, wrong, hint, capsys) -> None:
     checker(wrong)
     message = _verdict(capsys)
     assert message.startswith("❌") and hint in message, message
-    checker(_stub)
+    checker(not_answered)
     assert _verdict(capsys).startswith("⏳")
     checker(None)
     assert _verdict(capsys).startswith("⏳")
@@ -81,7 +78,7 @@ def test_pre_ln_checker(capsys) -> None:
     assert "post-LN" in _verdict(capsys)
     check_pre_ln_block(lambda block, x: x + block.attention(query=x))
     assert _verdict(capsys).startswith("❌")
-    check_pre_ln_block(_stub)
+    check_pre_ln_block(not_answered)
     assert _verdict(capsys).startswith("⏳")
 
 

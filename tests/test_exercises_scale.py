@@ -8,13 +8,7 @@ import pytest
 import torch
 
 from course_lib.exercises.scale import check_kv_cache_bytes, check_online_logsumexp
-
-
-def _verdict(capsys, call) -> str:
-    assert call() is None
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1, f"a checker prints exactly one line, got {out!r}"
-    return out
+from checker_support import verdict
 
 
 def online_logsumexp(scores, chunk_size):
@@ -48,18 +42,18 @@ def no_rescale(scores, chunk_size):  # forgets to rescale the old sum when the m
 
 
 def test_online_logsumexp(capsys):
-    assert "passed" in _verdict(capsys, lambda: check_online_logsumexp(online_logsumexp))
-    assert "overflow" in _verdict(capsys, lambda: check_online_logsumexp(naive))
-    assert "last chunk" in _verdict(capsys, lambda: check_online_logsumexp(last_chunk_only))
-    out = _verdict(capsys, lambda: check_online_logsumexp(no_rescale))
+    assert "passed" in verdict(capsys, lambda: check_online_logsumexp(online_logsumexp))
+    assert "overflow" in verdict(capsys, lambda: check_online_logsumexp(naive))
+    assert "last chunk" in verdict(capsys, lambda: check_online_logsumexp(last_chunk_only))
+    out = verdict(capsys, lambda: check_online_logsumexp(no_rescale))
     assert "not yet" in out and "exp(m - m')" in out
-    assert "not answered" in _verdict(capsys, lambda: check_online_logsumexp(lambda s, c: None))
+    assert "not answered" in verdict(capsys, lambda: check_online_logsumexp(lambda s, c: None))
 
     def stub(scores, chunk_size):
         raise NotImplementedError
 
-    assert "not answered" in _verdict(capsys, lambda: check_online_logsumexp(stub))
-    assert "raised" in _verdict(capsys, lambda: check_online_logsumexp(lambda s, c: 1 / 0))
+    assert "not answered" in verdict(capsys, lambda: check_online_logsumexp(stub))
+    assert "raised" in verdict(capsys, lambda: check_online_logsumexp(lambda s, c: 1 / 0))
 
 
 @pytest.mark.parametrize(
@@ -76,5 +70,5 @@ def test_online_logsumexp(capsys):
     ],
 )
 def test_kv_cache_bytes(capsys, answer, expected_text):
-    out = _verdict(capsys, lambda: check_kv_cache_bytes(answer, n_layers=2, length=100, d_model=64))
+    out = verdict(capsys, lambda: check_kv_cache_bytes(answer, n_layers=2, length=100, d_model=64))
     assert expected_text in out

@@ -8,17 +8,7 @@ import torch
 from course_lib.attention import masked_softmax
 from course_lib.exercises.core import Status
 from course_lib.exercises.softmax import check_stable_softmax, check_top_k_attention
-
-
-def _verdict(capsys: pytest.CaptureFixture[str], checker, answer) -> str:
-    assert checker(answer) is None  # checkers print, they return nothing
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1, f"a checker prints exactly one line, got {out!r}"
-    return out
-
-
-def _stub(*args):
-    raise NotImplementedError
+from checker_support import not_answered, verdict
 
 
 # --- exercise 1: stable softmax with temperature ---------------------------------------
@@ -43,12 +33,12 @@ def naive_softmax(scores, temperature=1.0):
 
 @pytest.mark.parametrize("answer", [stable_softmax, stable_softmax_logsumexp, lambda s, t: torch.softmax(s / t, -1)])
 def test_softmax_passes_for_correct_answers(capsys, answer):
-    assert _verdict(capsys, check_stable_softmax, answer).startswith("✅ Exercise 1")
+    assert verdict(capsys, check_stable_softmax, answer).startswith("✅ Exercise 1")
 
 
-@pytest.mark.parametrize("answer", [None, _stub, lambda scores, temperature=1.0: None])
+@pytest.mark.parametrize("answer", [None, not_answered, lambda scores, temperature=1.0: None])
 def test_softmax_not_answered(capsys, answer):
-    out = _verdict(capsys, check_stable_softmax, answer)
+    out = verdict(capsys, check_stable_softmax, answer)
     assert out.startswith("⏳ Exercise 1") and "not answered yet" in out
 
 
@@ -73,7 +63,7 @@ def _in_place(scores, temperature=1.0):
     ids=["naive", "no-sum", "dim0", "no-temperature", "multiply", "shape", "list", "global-sum", "in-place"],
 )
 def test_softmax_wrong_answers_get_a_hint(capsys, answer, hint):
-    out = _verdict(capsys, check_stable_softmax, answer)
+    out = verdict(capsys, check_stable_softmax, answer)
     assert out.startswith("❌ Exercise 1") and "Hint:" in out
     assert hint in out
 
@@ -82,7 +72,7 @@ def test_softmax_crashing_code_is_reported_not_raised(capsys):
     def needs_keyword(scores, *, temperature=1.0):  # called positionally, so it raises TypeError
         return torch.softmax(scores / temperature, dim=-1)
 
-    out = _verdict(capsys, check_stable_softmax, needs_keyword)
+    out = verdict(capsys, check_stable_softmax, needs_keyword)
     assert out.startswith("❌ Exercise 1") and "TypeError" in out
 
 
@@ -104,12 +94,12 @@ def top_k_attention_fill(scores, values, k):
 
 @pytest.mark.parametrize("answer", [top_k_attention, top_k_attention_fill])
 def test_top_k_attention_passes_for_correct_answers(capsys, answer):
-    assert _verdict(capsys, check_top_k_attention, answer).startswith("✅ Exercise 2")
+    assert verdict(capsys, check_top_k_attention, answer).startswith("✅ Exercise 2")
 
 
-@pytest.mark.parametrize("answer", [None, _stub, lambda s, v, k: None, lambda s, v, k: (None, None)])
+@pytest.mark.parametrize("answer", [None, not_answered, lambda s, v, k: None, lambda s, v, k: (None, None)])
 def test_top_k_attention_not_answered(capsys, answer):
-    out = _verdict(capsys, check_top_k_attention, answer)
+    out = verdict(capsys, check_top_k_attention, answer)
     assert out.startswith("⏳ Exercise 2") and "not answered yet" in out
 
 
@@ -154,13 +144,13 @@ def _bottom_k(scores, values, k):
     ids=["no-renormalising", "uniform", "full-softmax", "mean-output", "bottom-k", "weights-only", "shape"],
 )
 def test_top_k_attention_wrong_answers_get_a_hint(capsys, answer, hint):
-    out = _verdict(capsys, check_top_k_attention, answer)
+    out = verdict(capsys, check_top_k_attention, answer)
     assert out.startswith("❌ Exercise 2") and "Hint:" in out
     assert hint in out
 
 
 def test_top_k_attention_crashing_code_is_reported_not_raised(capsys):
-    out = _verdict(capsys, check_top_k_attention, lambda s, v, k: top_k_attention(s, v, k + 100))
+    out = verdict(capsys, check_top_k_attention, lambda s, v, k: top_k_attention(s, v, k + 100))
     assert out.startswith("❌ Exercise 2") and "RuntimeError" in out
 
 
@@ -170,6 +160,6 @@ def test_statuses_through_run_check(monkeypatch):
 
     results = []
     monkeypatch.setattr(module, "report", results.append)  # keep the CheckResult, print nothing
-    for answer in (stable_softmax, naive_softmax, _stub):
+    for answer in (stable_softmax, naive_softmax, not_answered):
         module.check_stable_softmax(answer)
     assert [r.status for r in results] == [Status.PASSED, Status.FAILED, Status.NOT_ANSWERED]

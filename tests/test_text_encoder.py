@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from course_lib import text_encoder as te
+from checker_support import not_answered, verdict
 
 HAS_PACKAGE = importlib.util.find_spec(te.PACKAGE_MODULE) is not None
 needs_model = pytest.mark.skipif(not HAS_PACKAGE, reason=f"{te.PACKAGE} is not installed")
@@ -211,17 +212,6 @@ def test_the_model_returns_its_attention_weights(encoder):
 # --------------------------------------------------------------------------- exercise checkers
 
 
-def _verdict(capsys, checker, answer) -> str:
-    assert checker(answer) is None
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1, f"a checker prints exactly one line, got {out!r}"
-    return out
-
-
-def _stub(*args):
-    raise NotImplementedError
-
-
 def test_check_mean_pool(capsys):
     from course_lib.exercises.text_encoders import check_mean_pool
 
@@ -229,10 +219,10 @@ def test_check_mean_pool(capsys):
         m = mask[..., None].float()
         return (hidden * m).sum(1) / m.sum(1)
 
-    assert "passed" in _verdict(capsys, check_mean_pool, right)
-    assert "padding included" in _verdict(capsys, check_mean_pool, lambda h, m: h.mean(1))
-    assert "not answered" in _verdict(capsys, check_mean_pool, _stub)
-    assert "not yet" in _verdict(capsys, check_mean_pool, lambda h, m: (h * m[..., None]).sum(1) / h.shape[1])
+    assert "passed" in verdict(capsys, check_mean_pool, right)
+    assert "padding included" in verdict(capsys, check_mean_pool, lambda h, m: h.mean(1))
+    assert "not answered" in verdict(capsys, check_mean_pool, not_answered)
+    assert "not yet" in verdict(capsys, check_mean_pool, lambda h, m: (h * m[..., None]).sum(1) / h.shape[1])
 
 
 def test_check_nearest_neighbours(capsys):
@@ -253,7 +243,7 @@ def test_check_nearest_neighbours(capsys):
         unit = torch.nn.functional.normalize(embeddings, dim=-1)
         return (unit @ unit[query]).topk(k).indices
 
-    assert "passed" in _verdict(capsys, check_nearest_neighbours, right)
-    assert "dot-product order" in _verdict(capsys, check_nearest_neighbours, dot_product)
-    assert "query item itself" in _verdict(capsys, check_nearest_neighbours, with_itself)
-    assert "not answered" in _verdict(capsys, check_nearest_neighbours, _stub)
+    assert "passed" in verdict(capsys, check_nearest_neighbours, right)
+    assert "dot-product order" in verdict(capsys, check_nearest_neighbours, dot_product)
+    assert "query item itself" in verdict(capsys, check_nearest_neighbours, with_itself)
+    assert "not answered" in verdict(capsys, check_nearest_neighbours, not_answered)
