@@ -292,8 +292,25 @@ def test_sweep_variants_change_only_what_they_name():
     assert (variant.settings.shape.n_layers, variant.settings.shape.n_heads) == (2, 4)
     assert variant.settings.shape.d_model == full.shape.d_model
     assert (variant.settings.config.lr, variant.settings.config.epochs, variant.settings.config.patience) == (1e-3, 7, 7)
-    assert (variant.stride, variant.fusion) == (25, "sum")
+    assert (variant.settings.stride, variant.fusion) == (25, "sum")
     with pytest.raises(ValueError, match="unknown variant key 'depth'.*known keys: layers"):
         parse_variant("depth=2")
     with pytest.raises(ValueError, match="key=value"):
         parse_variant("layers")
+
+
+def test_build_capstone_passes_the_fusion_to_the_movielens_encoder(monkeypatch):
+    import types
+
+    from course_lib.data import movielens
+    from course_lib.models import text_sasrec
+    from course_lib.models.capstone import bench as capstone_bench
+    from course_lib.models.capstone import metadata_encoder
+
+    monkeypatch.setattr(movielens, "load_movielens_100k", lambda verbose=False: types.SimpleNamespace(items=None))
+    monkeypatch.setattr(text_sasrec, "ml100k_text_embeddings", lambda item_ids: None)
+    monkeypatch.setattr(metadata_encoder, "movielens_features", lambda items, item_ids, text: toy_metadata())
+    data = types.SimpleNamespace(name="ml100k", split=types.SimpleNamespace(item_ids=None))
+    assert capstone_bench.build_capstone(data, SHAPE, fusion="sum").item_encoder.config.fusion == "sum"
+    with pytest.raises(ValueError, match="fusion must be 'gated' or 'sum'"):
+        capstone_bench.build_capstone(data, SHAPE, fusion="cross")  # ShopWorld's fusions are not MovieLens's

@@ -25,6 +25,7 @@ class CapstoneSettings:
     shape: CapstoneShape  # the model's sizes
     warmup_epochs: float  # linear warm-up, then cosine decay to 0 at config.epochs (0 = constant rate)
     config: TrainConfig  # the shared loop's settings
+    stride: int | None = None  # step between training windows' ends (None = L: no overlap)
 
 
 def capstone_settings(dataset: str, mode: str) -> CapstoneSettings:
@@ -60,7 +61,7 @@ def build_capstone(data: BenchData, shape: CapstoneShape, *, world=None, modalit
         shape: the model's sizes.
         world: ShopWorld, if already generated (default: generated here).
         modalities: ShopWorld only, a subset of ``("id", "image", "text", "price")`` (default all).
-        fusion: ShopWorld only, ``"concat"``, ``"gated"`` or ``"cross"``.
+        fusion: ShopWorld: ``"concat"``, ``"gated"`` or ``"cross"``; ML-100K: ``"gated"`` or ``"sum"``.
     """
     if data.name == "shopworld":
         from ...data.shopworld import generate_shopworld
@@ -83,7 +84,7 @@ def build_capstone(data: BenchData, shape: CapstoneShape, *, world=None, modalit
 
         movielens = load_movielens_100k(verbose=False)
         features = movielens_features(movielens.items, data.split.item_ids, ml100k_text_embeddings(data.split.item_ids))
-        return movielens_capstone(features, shape)
+        return movielens_capstone(features, shape, fusion=fusion)
     raise ValueError(f"the capstone knows 'ml100k' and 'shopworld', got {data.name!r}.")
 
 
@@ -110,7 +111,8 @@ def train_capstone(
     set_seed(seed)
     model = build_capstone(data, settings.shape, world=world, modalities=modalities, fusion=fusion)
     return fit_on_windows(
-        model, data, settings.config, seed, device, max_len=settings.shape.max_len, warmup_epochs=settings.warmup_epochs,
+        model, data, settings.config, seed, device, max_len=settings.shape.max_len, stride=settings.stride,
+        warmup_epochs=settings.warmup_epochs,
     )
 
 

@@ -22,10 +22,8 @@ from collections.abc import Sequence
 import torch
 
 from ...metrics import evaluate
-from ...seeding import set_seed
 from ..ensemble import ScoreEnsemble
-from .bench import CapstoneSettings, capstone_settings
-from .builders import movielens_capstone
+from .bench import CapstoneSettings, capstone_settings, train_capstone
 
 _SHAPE_KEYS = {"layers": ("n_layers", int), "heads": ("n_heads", int), "D": ("d_model", int), "L": ("max_len", int),
                "K": ("num_interests", int), "dropout": ("dropout", float)}
@@ -36,7 +34,6 @@ _CONFIG_KEYS = {"lr": ("lr", float), "wd": ("weight_decay", float), "bs": ("batc
 class Variant:
     name: str  # as given on the command line
     settings: CapstoneSettings
-    stride: int | None = None  # training windows' stride (None = L, no overlap)
     fusion: str = "gated"  # the MovieLens item encoder's fusion
 
 
@@ -63,27 +60,12 @@ def parse_variant(text: str, epochs: int | None = None) -> Variant:
             raise ValueError(f"unknown variant key {key!r} in {text!r}; known keys: {known}.")
     if epochs is not None:
         config = dataclasses.replace(config, epochs=epochs, patience=epochs)
-    return Variant(text, dataclasses.replace(settings, shape=shape, config=config), stride, fusion)
-
-
-def train_variant(variant: Variant, data, features, seed: int, device: torch.device):
-    """Train one seed of ``variant``; returns the ``BenchRun`` (its model holds the best-validation weights)."""
-    from ...bench import fit_on_windows
-
-    set_seed(seed)
-    model = movielens_capstone(features, variant.settings.shape, fusion=variant.fusion)
-    return fit_on_windows(
-        model, data, variant.settings.config, seed, device, max_len=variant.settings.shape.max_len,
-        stride=variant.stride, warmup_epochs=variant.settings.warmup_epochs,
-    )
+    return Variant(text, dataclasses.replace(settings, shape=shape, config=config, stride=stride), fusion)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     from ...bench import evaluation_batches, load_dataset
-    from ...data.movielens import load_movielens_100k
     from ...device import get_device
-    from ..text_sasrec import ml100k_text_embeddings
-    from .metadata_encoder import movielens_features
 
     parser = argparse.ArgumentParser(prog="python -m course_lib.models.capstone.sweep", description=__doc__.split("\n")[0])
     parser.add_argument("variants", nargs="+", help="'base' or key=value,... (see the module docstring)")
@@ -94,14 +76,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     variants = [parse_variant(v, args.epochs) for v in args.variants]  # parse all before training any
     device = get_device()
     data = load_dataset("ml100k")
-    movielens = load_movielens_100k(verbose=False)
-    features = movielens_features(movielens.items, data.split.item_ids, ml100k_text_embeddings(data.split.item_ids))
     stages = ["valid", "test"] if args.test else ["valid"]
     print(f"ML-100K capstone variants, device {device}, seeds {args.seeds}: NDCG@10 (full ranking, seen items excluded)")
     print("| variant | stage | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean ± sd | ensemble | seconds |")
     print("|---|---|" + "---:|" * (len(args.seeds) + 3))
     for variant in variants:
-        runs = [train_variant(variant, data, features, seed, device) for seed in args.seeds]
+        runs = [train_capstone(data, "full", seed, device, settings=variant.settings, fusion=variant.fusion) for seed in args.seeds]
         seconds = sum(run.seconds for run in runs)
         for stage in stages:
             batches = evaluation_batches(data.split, stage, max_len=variant.settings.shape.max_len)
