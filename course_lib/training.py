@@ -3,39 +3,65 @@
 Adam on ``model.loss(batch, generator=...)``, one ``tqdm.auto`` bar over epochs, a
 validation pass after every epoch (full-ranking NDCG@10 through
 :func:`course_lib.metrics.evaluate`), early stopping when validation has not improved for
-``patience`` epochs, and the best epoch's weights restored at the end. Randomness of the
-loop (shuffling, and whatever the model samples in ``loss``) comes from one explicit CPU
-``torch.Generator`` seeded from the config, so a run repeats exactly and draws the same
-samples on CPU and GPU.
+``patience`` epochs, and the best epoch's weights restored at the end. The loop owns the
+optimizer and the learning-rate schedule (:class:`TrainConfig` says which):
+
+    rate(step) = lr * warm-up(step) * decay(step)
+    warm-up    = (step + 1) / W for the first W = round(warmup_epochs * steps per epoch) steps, else 1
+    decay      = 1 ("constant") or (1 + cos(pi * progress)) / 2 ("cosine"), progress = 0 -> 1
+                 from the end of the warm-up to the last step of ``epochs``
+
+Randomness of the loop (shuffling, and whatever the model samples in ``loss``) comes from one
+explicit CPU ``torch.Generator`` seeded from the config, so a run repeats exactly and draws
+the same samples on CPU and GPU.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from .data.batch import Batch
+from .data.split import TrainingExamples
 from .metrics import evaluate
 from .models.base import Recommender
+
+Schedule = Literal["constant", "cosine"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 30  # at most this many passes over the training data
-    lr: float = 1e-3  # Adam learning rate
+    lr: float = 1e-3  # Adam learning rate (the peak, with a schedule)
     weight_decay: float = 0.0  # Adam (L2) weight decay
     batch_size: int = 256  # training examples per step
     patience: int = 3  # stop after this many epochs without a better validation score
+    warmup_epochs: float = 0.0  # linear learning-rate warm-up over this many epochs (0 = none)
+    schedule: Schedule = "constant"  # after the warm-up: keep lr, or "cosine" decay to 0 at the last epoch
     monitor: str = "NDCG@10"  # the validation metric early stopping watches (higher = better)
     max_seconds: float | None = None  # stop after the epoch that crosses this wall-clock budget
     grad_clip: float | None = None  # clip the gradient norm to this value, if set
     seed: int = 0  # seeds the loop's generator (shuffling, sampling inside loss)
     progress: bool = True  # show the tqdm progress bar
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}.")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}.")
+        if not self.warmup_epochs >= 0:
+            raise ValueError(f"TrainConfig.warmup_epochs must be >= 0, got {self.warmup_epochs!r}.")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"TrainConfig.schedule must be 'constant' or 'cosine', got {self.schedule!r}.")
 
 
 @dataclass
@@ -49,39 +75,62 @@ class TrainResult:
     stopped_because: str = ""  # "patience", "epochs" or "time budget"
 
 
+def learning_rate_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: Schedule) -> float:
+    """The factor the learning rate is multiplied by at optimizer step ``step`` (0-based); see the module docstring."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _schedule(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR | None:
+    """The learning-rate schedule of ``config`` (None for a constant rate without warm-up)."""
+    if config.warmup_epochs == 0 and config.schedule == "constant":
+        return None
+    warmup = max(1, round(config.warmup_epochs * steps_per_epoch)) if config.warmup_epochs > 0 else 0
+    total = steps_per_epoch * config.epochs
+
+    def factor(step: int) -> float:
+        return learning_rate_factor(step, warmup_steps=warmup, total_steps=total, schedule=config.schedule)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def fit(
     model: Recommender,
-    train_batches: Callable[[torch.Generator], Iterable[Batch]],
+    examples: TrainingExamples,
     valid_batches: Sequence[Batch],
     *,
     config: TrainConfig,
     device: torch.device | str,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> TrainResult:
     """Train ``model`` with early stopping on validation; restore the best weights.
 
     Args:
         model: a :class:`~course_lib.models.Recommender` (moved to ``device`` here).
-        train_batches: called once per epoch with the loop's CPU generator; returns that
-            epoch's batches, e.g. ``lambda g: examples.batches(256, g)``.
+        examples: the training examples, e.g. ``training_windows(split, max_len=50)`` or
+            ``training_pairs(split)``; shuffled into batches of ``config.batch_size`` every epoch.
         valid_batches: validation batches (with targets), e.g.
             ``evaluation_batches(split, "valid")``.
-        config: a :class:`TrainConfig`.
+        config: a :class:`TrainConfig` (epochs, learning rate and schedule, batch size, ...).
         device: where to train; the model does not remember it.
-        optimizer: default Adam(lr, weight_decay) over the model's parameters.
-        scheduler: an optional learning-rate schedule on that optimizer, stepped after every
-            optimizer step (warm-up, cosine decay, ...).
 
     Returns:
         A :class:`TrainResult`; the model holds the best epoch's weights.
     """
+    if not isinstance(examples, TrainingExamples):
+        raise TypeError(
+            f"fit trains on TrainingExamples (training_windows(...) or training_pairs(...)), got {type(examples).__name__}."
+        )
     model.to(device)
     if not model.trainable:
         raise ValueError(f"{type(model).__name__} has no trainable parameters; nothing to fit.")
-    if scheduler is not None and optimizer is None:
-        raise ValueError("pass the optimizer your scheduler was built on (optimizer=...), not only the scheduler.")
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = _schedule(optimizer, config, steps_per_epoch=math.ceil(len(examples) / config.batch_size))
     generator = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
 
@@ -92,7 +141,7 @@ def fit(
     for epoch in bar:
         model.train()
         total, steps = 0.0, 0
-        for batch in train_batches(generator):
+        for batch in examples.batches(config.batch_size, generator):
             loss = model.loss(batch.to(device), generator=generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch}: the loss became {loss.item()}; try a smaller learning rate.")

@@ -15,7 +15,6 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-
 _MAX_TICKS = 40  # beyond this many labels, show every n-th one so they stay readable
 _MAX_ANNOTATED_CELLS = 64  # write numbers into cells only for small matrices
 

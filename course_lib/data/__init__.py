@@ -4,13 +4,17 @@
 * ``shopworld``  - :func:`generate_shopworld`: a synthetic shop with planted interests
 * ``split``      - implicit feedback, temporal leave-one-out, padded history tensors
 * ``batch``      - :class:`Batch`, what every model consumes
+* ``item_features`` - :class:`MultimodalFeatures`, :class:`MetadataFeatures`: what models know of items besides ids
+* ``time_buckets``  - log-scale buckets of the time gaps between events
+* ``cold_start``, ``noise`` - held-out items, noisy histories
 * ``files``      - the data folder, checksums, atomic writes
 """
 
 from .batch import Batch
 from .files import data_dir
-from .movielens import MovieLens100K, MovieLensUnavailable, load_movielens_100k
-from .shopworld import ShopWorld, ShopWorldConfig, generate_shopworld
+from .item_features import MetadataFeatures, MultimodalFeatures
+from .movielens import MovieLens100K, MovieLensUnavailable, load_movielens_100k, movielens_features
+from .shopworld import ShopWorld, ShopWorldConfig, generate_shopworld, shopworld_features
 from .split import (
     SequenceSplit,
     TrainingExamples,
@@ -24,8 +28,10 @@ from .split import (
 
 __all__ = [
     "Batch",
+    "MetadataFeatures",
     "MovieLens100K",
     "MovieLensUnavailable",
+    "MultimodalFeatures",
     "SequenceSplit",
     "ShopWorld",
     "ShopWorldConfig",
@@ -34,7 +40,9 @@ __all__ = [
     "evaluation_batches",
     "generate_shopworld",
     "load_movielens_100k",
+    "movielens_features",
     "pad_sequences",
+    "shopworld_features",
     "temporal_leave_one_out",
     "timestamp_tie_fraction",
     "training_pairs",

@@ -67,11 +67,6 @@ class Batch:
         return self.history.shape[0]
 
     @property
-    def history_mask(self) -> Tensor:
-        """(B, L) bool, True where the history holds a real item (not padding)."""
-        return self.history != PAD_ID
-
-    @property
     def excluded(self) -> Tensor:
         """(B, S) long: the items the evaluation removes from the ranking (``seen`` or, if absent, ``history``)."""
         return self.history if self.seen is None else self.seen

@@ -33,9 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
+from torch import Tensor
 
 from .files import atomic_path, atomic_write_bytes, bytes_digest, data_dir, file_digest
+from .item_features import MetadataFeatures, year_buckets
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 GROUPLENS_ZIP = "ml-100k.zip"
@@ -356,3 +360,28 @@ def load_movielens_100k(data_folder: Path | str | None = None, *, timeout: float
     if layout == "recbole":
         return _read_recbole(folder, f"{folder / RECBOLE_DIR} (files from the {RECBOLE_REQUIREMENT} wheel)")
     return _read_grouplens(folder, f"{folder / GROUPLENS_ZIP} (GroupLens archive)")
+
+
+def movielens_features(items: pd.DataFrame, split_item_ids: np.ndarray, text_embeddings: Tensor) -> MetadataFeatures:
+    """The :class:`~course_lib.data.item_features.MetadataFeatures` of MovieLens items, rows in course item ids.
+
+    Args:
+        items: ``load_movielens_100k().items`` (index original id; title, year, genres).
+        split_item_ids: ``split.item_ids`` (I + 1,), original id of each course item id (entry PAD_ID unused).
+        text_embeddings: (I, Dt), row c = course item c + 1 (e.g.
+            :func:`course_lib.text_encoder.movielens_text_embeddings`).
+    """
+    table = items.loc[list(split_item_ids[1:])]
+    num_items = len(table)
+    if text_embeddings.ndim != 2 or text_embeddings.shape[0] != num_items:
+        raise ValueError(
+            f"text_embeddings must be (I, Dt) with I = {num_items} items of the split, got {tuple(text_embeddings.shape)}."
+        )
+    genres = np.zeros((num_items + 1, len(GENRES)), dtype=np.float32)
+    index = {g: k for k, g in enumerate(GENRES)}
+    for row, kinds in enumerate(table["genres"], start=1):
+        genres[row, [index[g] for g in kinds if g in index]] = 1.0
+    years = np.zeros(num_items + 1, dtype=np.int64)
+    years[1:] = year_buckets(list(table["year"]))
+    text = torch.cat([text_embeddings.new_zeros(1, text_embeddings.shape[1]), text_embeddings.float()])
+    return MetadataFeatures(text=text, genres=torch.from_numpy(genres), year_buckets=torch.from_numpy(years))

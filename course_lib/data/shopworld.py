@@ -29,8 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ..constants import PAD_ID
+from .item_features import MultimodalFeatures, images_to_tensor
 
 SHAPES = ("circle", "square", "triangle", "cross")  # category, drawn in the image
 COLOURS = ("red", "green", "blue", "yellow")  # style, the colour of the shape
@@ -226,3 +228,19 @@ def generate_shopworld(config: ShopWorldConfig | None = None) -> ShopWorld:
         index=pd.RangeIndex(len(INTERESTS), name="interest"),
     )
     return ShopWorld(config, items, images, tokens, vocabulary, interests, users, interactions)
+
+
+def shopworld_features(world: ShopWorld) -> MultimodalFeatures:
+    """The picture, text tokens and price bucket of every ShopWorld item, indexed by item id.
+
+    ShopWorld's item ids are 1..I and equal the course ids of
+    ``temporal_leave_one_out(world.interactions, catalogue=world.items.index)``.
+    """
+    price = np.zeros(world.num_items + 1, dtype=np.int64)
+    price[world.items.index.to_numpy()] = world.items["price_bucket"].to_numpy()
+    price[PAD_ID] = 0
+    return MultimodalFeatures(
+        images=images_to_tensor(world.images),
+        text_tokens=torch.as_tensor(world.text_tokens, dtype=torch.long),
+        price_buckets=torch.from_numpy(price),
+    )

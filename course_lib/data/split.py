@@ -87,11 +87,6 @@ class SequenceSplit:
             np.add.at(counts, self.train_sequence(user), 1)
         return counts
 
-    def to_item_id(self, original: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Map original item ids to course item ids 1..I (unknown ids raise KeyError)."""
-        lookup = {int(raw): i for i, raw in enumerate(self.item_ids) if i != PAD_ID}
-        return np.array([lookup[int(raw)] for raw in np.atleast_1d(original)], dtype=np.int64)
-
 
 def temporal_leave_one_out(
     interactions: pd.DataFrame,

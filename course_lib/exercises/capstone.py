@@ -42,10 +42,19 @@ def check_candidate_over_interests(
                         "each candidate's weights must sum to 1 over the K + 1 interests (the last axis of weights); "
                         "a softmax over the items instead would compare candidates with each other."
                     )
-            expect_close(got_weights, weights, what="weights", hint="a_k(c) = softmax over k of v_k . f(c): logits (B, K + 1, I), softmax(dim=1), then .transpose(1, 2).")
-            expect_close(got_scores, scores, what="scores", hint="s(c) = log sum_k exp(v_k . f(c)): torch.logsumexp(logits, dim=1), a smooth max over the interests.")
+            expect_close(
+                got_weights, weights, what="weights",
+                hint="a_k(c) = softmax over k of v_k . f(c): logits (B, K + 1, I), softmax(dim=1), then .transpose(1, 2).",
+            )
+            expect_close(
+                got_scores, scores, what="scores",
+                hint="s(c) = log sum_k exp(v_k . f(c)): torch.logsumexp(logits, dim=1), a smooth max over the interests.",
+            )
 
-    report(run_check("Exercise 1 (the candidate reads the interests)", trial, "The same as CapstoneRecommender.interest_item_scores / interest_weights."))
+    report(run_check(
+        "Exercise 1 (the candidate reads the interests)", trial,
+        "The same as CapstoneRecommender.interest_item_scores / interest_weights.",
+    ))
 
 
 def _share_case(seed: int):
@@ -74,11 +83,15 @@ def check_explanation_share(student: Callable[[np.ndarray, np.ndarray, np.ndarra
             answer = answered(student(weights, interests, target), "(share, uniform)")
             expect(isinstance(answer, tuple) and len(answer) == 2, "return two numbers: (mean share, mean uniform share).")
             got_share, got_uniform = (float(answered(x, "share and uniform")) for x in answer)
-            expect(abs(got_share - share) < 1e-6, f"the mean share should be {share:.4f}, got {got_share:.4f}: sum the weights of the events whose interest equals the target's, then average over users.")
+            expect(
+                abs(got_share - share) < 1e-6,
+                f"the mean share should be {share:.4f}, got {got_share:.4f}: sum the weights of the events whose interest "
+                "equals the target's, then average over users.",
+            )
             expect(
                 abs(got_uniform - uniform) < 1e-6,
                 f"the uniform baseline should be {uniform:.4f}, got {got_uniform:.4f}: per user, (events of the target's interest) / "
                 "(real events, padding -2 excluded), then average.",
             )
 
-    report(run_check("Exercise 2 (is the explanation right?)", trial, "It matches course_lib.models.capstone.interest_alignment."))
+    report(run_check("Exercise 2 (is the explanation right?)", trial, "It matches course_lib.explain.interest_alignment."))

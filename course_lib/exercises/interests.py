@@ -29,7 +29,8 @@ def check_time_bucket(time_bucket: Callable[[torch.Tensor, float, int], torch.Te
             got = answered(time_bucket(gaps, unit, n), "the buckets")
             expected = log_time_buckets(gaps, config=TimeBucketConfig(unit_seconds=unit, num_buckets=n))
             if not isinstance(got, torch.Tensor) or got.shape != gaps.shape:
-                raise Mismatch(f"return one bucket per gap, a tensor of shape {tuple(gaps.shape)}, got {getattr(got, 'shape', type(got).__name__)}.")
+                got_shape = getattr(got, "shape", type(got).__name__)
+                raise Mismatch(f"return one bucket per gap, a tensor of shape {tuple(gaps.shape)}, got {got_shape}.")
             expect(not got.is_floating_point(), "bucket ids are integers: end with .long().")
             wrong = (got != expected).nonzero()
             if len(wrong):

@@ -81,7 +81,9 @@ def check_kv_cache_bytes(answer: object, *, n_layers: int, length: int, d_model:
         if isinstance(got, bool) or not isinstance(got, (int, float)):
             raise Mismatch(f"give a number of bytes, got {type(got).__name__}.")
         expected = 2 * n_layers * length * d_model * bytes_per_value
-        factors = "a key and a value vector (x 2) of D floats for each of the L events, in each of the n_layers layers, at 4 bytes per float32"
+        factors = (
+            "a key and a value vector (x 2) of D floats for each of the L events, in each of the n_layers layers, at 4 bytes per float32"
+        )
         expect(
             got != expected * length,
             "the cache grows linearly with L (one key and one value vector per event and layer), not with L x L.",

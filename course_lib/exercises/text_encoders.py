@@ -33,7 +33,8 @@ def check_mean_pool(student: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
             hidden, attention_mask = _pool_case(seed)
             got = answered(student(hidden, attention_mask), "the pooled vectors")
             if not isinstance(got, torch.Tensor) or got.shape != hidden.shape[::2]:
-                raise Mismatch(f"return a tensor of shape (N, Dt) = {tuple(hidden.shape[::2])}, got {getattr(got, 'shape', type(got).__name__)}.")
+                got_shape = getattr(got, "shape", type(got).__name__)
+                raise Mismatch(f"return a tensor of shape (N, Dt) = {tuple(hidden.shape[::2])}, got {got_shape}.")
             expect(
                 not torch.allclose(got, hidden.mean(dim=1), atol=1e-3),
                 "that is the mean over every position, padding included; weight each token by attention_mask.",

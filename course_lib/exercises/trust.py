@@ -31,7 +31,7 @@ def check_erasure(fn: Callable[[Callable[[Tensor], Tensor], Tensor], Tensor] | N
             g = torch.Generator().manual_seed(seed)
             weights = torch.randn(30, generator=g)
 
-            def score(h: Tensor) -> Tensor:  # (B, L) -> (B,): a non-linear toy model
+            def score(h: Tensor, weights: Tensor = weights) -> Tensor:  # (B, L) -> (B,): a non-linear toy model
                 return torch.tanh(weights[h].sum(-1)) + (h == 3).any(-1).float()
 
             history = torch.randint(1, 30, (length,), generator=g)

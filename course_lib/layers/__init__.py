@@ -1,7 +1,8 @@
 """Transformer layers built on :mod:`course_lib.attention`, one concept per file.
 
 * ``multi_head``   - :class:`MultiHeadAttention` (self and cross), ``split_heads``, ``merge_heads``
-* ``positional``   - sinusoidal and learned positional encodings
+* ``positional``   - sinusoidal and learned positional encodings; slots counted from the newest or the oldest event
+* ``pooling``      - :func:`masked_mean`, :func:`prefix_attention_pool` (K queries over every prefix)
 * ``feed_forward`` - the position-wise feed-forward network (Linear → activation → Linear)
 * ``transformer``  - :class:`TransformerConfig`, :class:`TransformerBlock` (pre-/post-LN) and
   :class:`TransformerEncoder` (causal GPT-style or bidirectional BERT-style)
@@ -12,7 +13,14 @@ Mask convention everywhere: boolean ``attn_mask``, True = may attend, broadcasta
 
 from .feed_forward import PositionWiseFeedForward
 from .multi_head import MultiHeadAttention, copy_from_torch_mha, merge_heads, split_heads
-from .positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_positions
+from .pooling import masked_mean, prefix_attention_pool
+from .positional import (
+    LearnedPositionalEncoding,
+    SinusoidalPositionalEncoding,
+    positions_from_newest,
+    positions_from_oldest,
+    sinusoidal_positions,
+)
 from .transformer import TransformerBlock, TransformerConfig, TransformerEncoder
 
 __all__ = [
@@ -24,6 +32,11 @@ __all__ = [
     "TransformerConfig",
     "TransformerEncoder",
     "copy_from_torch_mha",
+    "masked_mean",
     "merge_heads",
+    "positions_from_newest",
+    "positions_from_oldest",
+    "prefix_attention_pool",
     "sinusoidal_positions",
+    "split_heads",
 ]

@@ -10,6 +10,14 @@ Adding a vector that depends on the position fixes that. Two kinds:
 
 Both modules add the encoding to their input and take optional explicit ``positions``
 (e.g. an offset when decoding with a key/value cache, or per-sequence positions).
+
+Recommenders read right-aligned histories (newest event at slot L-1). Two ways to number
+their slots, each one function:
+
+* :func:`positions_from_newest` - ``L-1 .. 0``: the newest slot is position 0, so the
+  amount of left padding changes nothing (SASRec, BERT4Rec, DIN's recency);
+* :func:`positions_from_oldest` - ``0, 1, 2, ...`` over the real events: a new event never
+  moves an earlier one, so a key/value cache stays valid (streaming, notebook 14).
 """
 
 from __future__ import annotations
@@ -49,6 +57,36 @@ def sinusoidal_positions(
     encoding[:, 0::2] = torch.sin(angle)
     encoding[:, 1::2] = torch.cos(angle[:, : d_model // 2])
     return encoding
+
+
+def positions_from_newest(length: int, *, device: torch.device | str | None = None) -> Tensor:
+    """Slot indices counted back from the newest slot: ``L-1, L-2, ..., 0``.
+
+    Args:
+        length: L, the number of slots (right-aligned: the newest event at slot L-1).
+        device: where to create the tensor.
+
+    Returns:
+        Long (L,); entry l is ``L-1-l`` (the newest slot gets 0).
+    """
+    return torch.arange(length - 1, -1, -1, device=device)  # (L,)
+
+
+def positions_from_oldest(real: Tensor) -> Tensor:
+    """Slot indices counted from the oldest real event: ``0, 1, 2, ...``; padding does not count.
+
+    Args:
+        real: bool (B, L), True = a real event (padding on the left).
+
+    Returns:
+        Long (B, L): the number of real events up to and including each slot, minus 1
+        (clamped at 0, so padding before the first event gets position 0; it is never
+        attended to).
+    """
+    if not isinstance(real, Tensor) or real.dtype != torch.bool or real.ndim != 2:
+        got = f"{real.dtype} {tuple(real.shape)}" if isinstance(real, Tensor) else type(real).__name__
+        raise ValueError(f"real must be a bool (B, L) tensor, True = a real event (e.g. history != PAD_ID), got {got}.")
+    return (real.long().cumsum(dim=1) - 1).clamp_min(0)  # (B, L)
 
 
 def _positions(x: Tensor, positions: Tensor | None, max_len: int) -> Tensor:

@@ -1,4 +1,4 @@
-"""The one interface every recommender in the course implements.
+"""The one interface every recommender in the course implements, and what models share.
 
 A recommender is an ``nn.Module`` over a catalogue of items 1..I (``PAD_ID = 0`` is not an
 item) with three methods:
@@ -14,15 +14,36 @@ item) with three methods:
 A model overrides ``score_all`` or ``score`` (or both, when one is cheaper than the
 default); the other then comes for free. The evaluation and the training loop use only
 this interface. Models never store a device: they read it from the batch's tensors.
+
+A model with attention also answers ``attention(batch, items=None) -> AttentionMaps``: the
+one way to get attention weights out of any model (explanations, notebooks, the explorer).
+Weights are returned, never stored on the module.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from ..constants import PAD_ID
 from ..data.batch import Batch
+
+
+@dataclass(frozen=True)
+class AttentionMaps:
+    """The attention weights a model computed for one batch; ``None`` where it has no such map.
+
+    Every map is 0 on padding. ``history`` is what an explanation reads: the weight of each
+    history event behind a candidate's score.
+    """
+
+    history: Tensor | None = None  # (B, N, L) weight of each history event behind candidate n's score (N = 1: the same for all)
+    layers: Tensor | None = None  # (B, n_layers, H, L', L') self-attention of every layer over the model's input sequence
+    target: Tensor | None = None  # (B, H, N, L) DIN: each candidate's target attention over the history, per head
+    interests: Tensor | None = None  # (B, K, L) weights of each interest over the history events (the capstone: K + 1, 0 = "now")
+    candidate_interests: Tensor | None = None  # (B, N, K + 1) the capstone: how much candidate n reads each interest
 
 
 class Recommender(nn.Module):
@@ -51,19 +72,51 @@ class Recommender(nn.Module):
         items = torch.arange(1, self.num_items + 1, device=batch.history.device)
         return self.score(batch, items.expand(len(batch), -1))  # (B, I)
 
+    def attention(self, batch: Batch, items: Tensor | None = None) -> AttentionMaps:
+        """The model's attention weights on ``batch`` (and candidates ``items`` (B, N), if they matter)."""
+        raise NotImplementedError(f"{type(self).__name__} has no attention weights to show.")
+
+    @property
+    def history_lookup(self) -> nn.Module | None:
+        """The module whose output is the vector of each history item (gradient x input hooks it), if any."""
+        return None
+
     @property
     def trainable(self) -> bool:
         """Whether the shared training loop has anything to optimise."""
         return any(p.requires_grad for p in self.parameters())
 
 
-def item_embedding(num_rows: int, d_model: int, init_std: float) -> nn.Embedding:
-    """An item-id embedding table (num_rows, D), normal(0, init_std), row ``PAD_ID`` zero.
+def init_table(table: nn.Embedding, init_std: float) -> nn.Embedding:
+    """Initialise an embedding table normal(0, init_std) and zero its padding row (if it has one)."""
+    nn.init.normal_(table.weight, std=init_std)
+    if table.padding_idx is not None:
+        with torch.no_grad():
+            table.weight[table.padding_idx].zero_()
+    return table
+
+
+def item_embedding(num_rows: int, d_model: int, init_std: float, *, padding_idx: int = PAD_ID) -> nn.Embedding:
+    """An embedding table (num_rows, D), normal(0, init_std), row ``padding_idx`` zero.
 
     ``padding_idx`` keeps the padding row at zero and out of every gradient update.
     """
-    table = nn.Embedding(num_rows, d_model, padding_idx=PAD_ID)
-    nn.init.normal_(table.weight, std=init_std)
-    with torch.no_grad():
-        table.weight[PAD_ID].zero_()
-    return table
+    return init_table(nn.Embedding(num_rows, d_model, padding_idx=padding_idx), init_std)
+
+
+def check_ids(ids: object, name: str = "history", *, max_len: int | None = None, num_ids: int | None = None) -> None:
+    """Check item ids at a model's boundary: a long (B, L) tensor, L <= max_len, ids in 0..num_ids.
+
+    Raises:
+        ValueError: naming what was expected and what was given.
+    """
+    if not isinstance(ids, Tensor) or ids.ndim != 2 or ids.dtype != torch.long:
+        got = f"{tuple(ids.shape)} {ids.dtype}" if isinstance(ids, Tensor) else type(ids).__name__
+        raise ValueError(f"{name} must be item ids (B, L) of dtype long, got {got}.")
+    if max_len is not None and ids.shape[1] > max_len:
+        raise ValueError(
+            f"{name} has L = {ids.shape[1]} positions but the model has only max_len = {max_len} "
+            "position vectors; cut it (evaluation_batches(..., max_len=...))."
+        )
+    if num_ids is not None and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) > num_ids):
+        raise ValueError(f"{name} holds ids {int(ids.min())}..{int(ids.max())}, outside 0..{num_ids} (PAD_ID = 0).")

@@ -34,8 +34,8 @@ from torch import Tensor, nn
 from ..attention import padding_mask
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from ..layers import LearnedPositionalEncoding, TransformerConfig, TransformerEncoder
-from .base import Recommender, item_embedding
+from ..layers import LearnedPositionalEncoding, TransformerConfig, TransformerEncoder, positions_from_newest
+from .base import AttentionMaps, Recommender, check_ids, item_embedding
 
 
 def mask_token_id(num_items: int) -> int:
@@ -145,29 +145,24 @@ class BERT4Rec(Recommender):
             )
         )
 
-    def forward(self, tokens: Tensor, *, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Hidden state at every position of a token sequence (items and ``MASK_ID``).
+    def encode(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """Hidden state at every position of a token sequence (items and ``MASK_ID``), and the weights.
 
         Args:
             tokens: (B, L) ids in 0..I+1 (``PAD_ID``, items, ``MASK_ID``), right-aligned.
-            return_attention: also return the attention weights of every layer.
 
         Returns:
-            (B, L, D), and if asked the weights (B, n_layers, H, L, L); padding columns are zero.
+            (B, L, D) hidden states and the weights (B, n_layers, H, L, L); padding columns are zero.
         """
-        if tokens.ndim != 2 or tokens.dtype != torch.long:
-            raise ValueError(f"tokens must be ids (B, L) of dtype long, got {tuple(tokens.shape)} {tokens.dtype}.")
-        length = tokens.shape[1]
-        if length > self.config.max_len:
-            raise ValueError(
-                f"got L = {length} positions but the model has max_len = {self.config.max_len} "
-                "position vectors; cut the history (evaluation_batches(..., max_len=...))."
-            )
-        steps_back = torch.arange(length - 1, -1, -1, device=tokens.device)  # (L,) L-1 .. 0
-        x = self.positions(self.item_embedding(tokens), positions=steps_back)  # (B, L, D)
-        x = self.embedding_dropout(self.embedding_norm(x))
+        check_ids(tokens, "tokens", max_len=self.config.max_len, num_ids=self.mask_id)
+        x = self.positions(self.item_embedding(tokens), positions=positions_from_newest(tokens.shape[1], device=tokens.device))
+        x = self.embedding_dropout(self.embedding_norm(x))  # (B, L, D)
         # only padding is hidden from attention; no causal mask: every position sees both sides
-        return self.encoder(x, attn_mask=padding_mask(tokens), return_attention=return_attention)
+        return self.encoder(x, attn_mask=padding_mask(tokens), return_attention=True)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """(B, L, D) hidden states of token ids (B, L) (see :meth:`encode`)."""
+        return self.encode(tokens)[0]
 
     def item_scores(self, hidden: Tensor) -> Tensor:
         """Scores of every item from hidden states: (..., D) -> (..., I); column c is item c + 1.
@@ -183,12 +178,16 @@ class BERT4Rec(Recommender):
             history = torch.cat([torch.full_like(history[:, :1], PAD_ID), history], dim=1)
         return append_mask_token(history, self.mask_id)
 
-    def score_all(self, batch: Batch, *, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Scores (B, I) read at the appended ``MASK_ID``; the weights (B, n_layers, H, L, L) if asked."""
-        tokens = self.prediction_input(batch)  # (B, L)
-        hidden, weights = self(tokens, return_attention=True)  # (B, L, D), (B, n_layers, H, L, L)
-        scores = self.item_scores(hidden[:, -1])  # (B, I)
-        return (scores, weights) if return_attention else scores
+    def score_all(self, batch: Batch) -> Tensor:
+        """Scores (B, I) read at the appended ``MASK_ID``."""
+        hidden = self(self.prediction_input(batch))  # (B, L, D)
+        return self.item_scores(hidden[:, -1])  # (B, I)
+
+    def attention(self, batch: Batch, items: Tensor | None = None) -> AttentionMaps:
+        """Every layer's weights (B, n_layers, H, L, L) over the prediction input (the history + ``MASK_ID``)."""
+        with torch.no_grad():
+            _, weights = self.encode(self.prediction_input(batch))
+        return AttentionMaps(layers=weights)
 
     def training_sequences(self, batch: Batch) -> Tensor:
         """The item sequences to cloze: (B, L) from a training batch.

@@ -30,6 +30,15 @@ the same however many negatives are drawn. On training windows (``batch.seq_targ
 whose history is the items up to and including that position (a causal mask), so one
 window of L events gives L examples for the price of one pass.
 
+Readable first, fast second. :meth:`DIN.score` computes the formulas above line by line with
+the course's :class:`~course_lib.layers.MultiHeadAttention`; it is the definition. Two speed
+paths compute the same numbers (both checked equal to ``score`` in the tests):
+
+* :meth:`DIN.score_all` (full ranking, all I candidates) folds ``W_O`` into the values, so the
+  logit is a weighted sum of per-item gains and torch's fused attention kernel can pool them;
+* :meth:`DIN.prefix_logits` (training) scores every candidate after every prefix of a window
+  in one pass, with running sums of the softmax's numerator and denominator.
+
 DIN knows nothing about order: shuffling the history changes no score. ``recency=True``
 (not in the paper) adds a learned vector for "steps back from the newest slot" to every
 *key*, so a candidate can prefer recent items, while the values, what an item contributes,
@@ -46,11 +55,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..attention import dot_product_scores, masked_softmax, padding_mask
+from ..attention import causal_mask, dot_product_scores, masked_softmax, padding_mask
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from ..layers import LearnedPositionalEncoding, MultiHeadAttention
-from .base import Recommender
+from ..layers import LearnedPositionalEncoding, MultiHeadAttention, positions_from_newest
+from .base import AttentionMaps, Recommender, check_ids, item_embedding
 
 Pooling = Literal["attention", "mean"]
 
@@ -83,18 +92,88 @@ class DIN(Recommender):
         if config.num_negatives < 1:
             raise ValueError(f"num_negatives must be >= 1, got {config.num_negatives}.")
         self.config = config
-        self.item_embedding = nn.Embedding(config.num_items + 1, config.d_model, padding_idx=PAD_ID)  # (I+1, D)
-        nn.init.normal_(self.item_embedding.weight, std=config.init_std)
-        with torch.no_grad():
-            self.item_embedding.weight[PAD_ID].zero_()
+        self.item_embedding = item_embedding(config.num_items + 1, config.d_model, config.init_std)  # (I+1, D)
         self.item_bias = nn.Parameter(torch.zeros(config.num_items + 1))  # (I+1,) b_c, a popularity term
-        self.attention = MultiHeadAttention(config.d_model, config.n_heads)  # W_Q, W_K, W_V, W_O
+        self.attention_layer = MultiHeadAttention(config.d_model, config.n_heads)  # W_Q, W_K, W_V, W_O
         # recency: keys (not values) get a vector for "steps back from slot L-1" (right-aligned histories)
         self.recency = LearnedPositionalEncoding(config.d_model, config.max_len, init_std=config.init_std) if config.recency else None
         self.history_dropout = nn.Dropout(config.dropout)
 
-    def _project(self, history: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Queries, keys, output-projected values and candidate embeddings.
+    # ------------------------------------------------------------------ the definition
+    def _history_vectors(self, history: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values of the history, both (B, L, D): ``e_l``, keys plus the recency vector if any."""
+        check_ids(history, max_len=self.config.max_len if self.recency is not None else None, num_ids=self.num_items)
+        values = self.history_dropout(self.item_embedding(history))  # (B, L, D) e_l
+        keys = values
+        if self.recency is not None:  # where an item sits changes how well it matches, not what it adds
+            keys = self.recency(values, positions=positions_from_newest(history.shape[1], device=history.device))
+        return keys, values
+
+    def _queries(self, cand: Tensor) -> Tensor:
+        """(B|1, H, N, Dh) queries ``W_Q e_c`` of candidate vectors (B, N, D) or (N, D); zeros for mean pooling."""
+        mha = self.attention_layer
+        if self.config.pooling == "mean":  # equal scores -> uniform weights over the real items
+            return cand.new_zeros(1, mha.n_heads, cand.shape[-2], mha.d_head)
+        q = mha.q_proj(cand)  # (B, N, D) or (N, D)
+        return mha.split_heads(q[None] if cand.ndim == 2 else q)  # (B|1, H, N, Dh)
+
+    def target_attention(self, history: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor]:
+        """The user vector of each candidate and its weights: ``u_c = W_O sum_l w_cl W_V e_l``.
+
+        Args:
+            history: (B, L) item ids, ``PAD_ID``-padded.
+            candidates: (B, N) candidate item ids.
+
+        Returns:
+            u (B, N, D) and the weights w (B, H, N, L): zero on padding, summing to 1 otherwise.
+        """
+        if candidates.ndim != 2 or candidates.shape[0] != history.shape[0]:
+            raise ValueError(f"candidates must be (B, N) with B = {history.shape[0]}, got {tuple(candidates.shape)}.")
+        mha = self.attention_layer
+        keys, values = self._history_vectors(history)  # (B, L, D) each
+        q = self._queries(self.item_embedding(candidates)).expand(history.shape[0], -1, -1, -1)  # (B, H, N, Dh)
+        k, v = mha.split_heads(mha.k_proj(keys)), mha.split_heads(mha.v_proj(values))  # (B, H, L, Dh) each
+        return mha.attend(q, k, v, padding_mask(history))  # (B, N, D), (B, H, N, L)
+
+    def score(self, batch: Batch, items: Tensor) -> Tensor:
+        """Scores (B, N) of candidate ids ``items`` (B, N): ``s(c) = u_c . e_c + b_c``."""
+        user, _ = self.target_attention(batch.history, items)  # (B, N, D)
+        return (user * self.item_embedding(items)).sum(dim=-1) + self.item_bias[items]  # (B, N)
+
+    def attention(self, batch: Batch, items: Tensor | None = None) -> AttentionMaps:
+        """Target attention of candidates ``items`` (B, N) over the history (required: it depends on the candidate)."""
+        if items is None:
+            raise ValueError("DIN's attention depends on the candidate: pass items (B, N), e.g. batch.targets[:, None].")
+        with torch.no_grad():
+            _, weights = self.target_attention(batch.history, items)  # (B, H, N, L)
+        return AttentionMaps(history=weights.mean(dim=1), target=weights)
+
+    def target_scores(self, history: Tensor, candidates: Tensor) -> Tensor:
+        """(B, H, N, L) attention scores ``q_c . k_l / sqrt(Dh)`` before the softmax (candidates (B, N) or (N,))."""
+        keys, _ = self._history_vectors(history)
+        k = self.attention_layer.split_heads(self.attention_layer.k_proj(keys))  # (B, H, L, Dh)
+        q = self._queries(self.item_embedding(candidates))  # (B|1, H, N, Dh)
+        return dot_product_scores(q, k, scale=None).expand(k.shape[0], -1, -1, -1)  # (B, H, N, L)
+
+    def prefix_weights(self, history: Tensor, candidates: Tensor) -> Tensor:
+        """The weights DIN uses when candidate l is scored after prefix l (how training reads a window).
+
+        Args:
+            history: (B, L) item ids, ``PAD_ID``-padded.
+            candidates: (B, L) item ids; ``candidates[:, l]`` is scored after ``history[:, :l+1]``
+                (in a training window: the positive ``seq_targets[:, l]``).
+
+        Returns:
+            (B, H, L, L): row l spreads over the real positions ``<= l`` and sums to 1 there.
+        """
+        if candidates.shape != history.shape:
+            raise ValueError(f"candidates must be (B, L) like history {tuple(history.shape)}, got {tuple(candidates.shape)}.")
+        visible = padding_mask(history) & causal_mask(history.shape[1], device=history.device)  # (B, 1, L, L)
+        return masked_softmax(self.target_scores(history, candidates), visible)  # (B, H, L, L)
+
+    # ------------------------------------------------------------------ speed paths (equal to score, tested)
+    def _folded(self, history: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Queries, keys, output-projected values and candidate embeddings, with ``W_O`` folded into the values.
 
         Because the output layer is a dot product, the logit of candidate c is a weighted sum
         over history items: ``s(c) = sum_h sum_l w_hcl g_hcl + b_O . e_c + b_c`` with
@@ -102,96 +181,54 @@ class DIN(Recommender):
         values are projected through W_O per head once, and the (B, N, D) pooled vectors of
         every candidate are never built.
 
-        Args:
-            history: (B, L) item ids, ``PAD_ID``-padded.
-            candidates: (B, N) candidate item ids, or (N,) shared by every user.
-
         Returns:
-            q (B|1, H, N, Dh) (zeros for mean pooling), k (B, H, L, Dh), values_out (B, H, L, D)
-            = W_O^h v_hl, and the candidate embeddings (B, N, D) or (N, D).
+            q (B|1, H, N, Dh), k (B, H, L, Dh), values_out (B, H, L, D) = W_O^h v_hl, and the
+            candidate embeddings (B, N, D) or (N, D).
         """
-        shared = candidates.ndim == 1  # the same N candidates for every user (full ranking)
-        if history.ndim != 2 or not (shared or (candidates.ndim == 2 and candidates.shape[0] == history.shape[0])):
-            raise ValueError(
-                f"history must be (B, L) and candidates (B, N) with the same B (or (N,) for all), got "
-                f"{tuple(history.shape)} and {tuple(candidates.shape)}."
-            )
-        mha = self.attention
-        keys = self.history_dropout(self.item_embedding(history))  # (B, L, D)
+        mha = self.attention_layer
+        keys, values = self._history_vectors(history)  # (B, L, D)
         cand = self.item_embedding(candidates)  # (B, N, D), or (N, D) if shared
-        v = mha.split_heads(mha.v_proj(keys))  # (B, H, L, Dh)
+        v = mha.split_heads(mha.v_proj(values))  # (B, H, L, Dh)
         w_out = mha.out_proj.weight.view(mha.d_model, mha.n_heads, mha.d_head)  # (D, H, Dh): W_O^h = w_out[:, h]
         values_out = torch.einsum("bhld,ehd->bhle", v, w_out)  # (B, H, L, D): W_O^h v_hl
-        if self.recency is not None:  # where an item sits changes how well it matches, not what it adds
-            length = history.shape[1]
-            steps_back = torch.arange(length - 1, -1, -1, device=history.device)  # (L,) L-1 .. 0
-            keys = self.recency(keys, positions=steps_back)  # (B, L, D)
         k = mha.split_heads(mha.k_proj(keys))  # (B, H, L, Dh)
-        if self.config.pooling == "mean":  # equal scores -> uniform weights over the real items
-            q = k.new_zeros(1, mha.n_heads, candidates.shape[-1], mha.d_head)  # (1, H, N, Dh)
-        else:
-            q = mha.q_proj(cand)  # (B, N, D), or (N, D)
-            q = mha.split_heads(q[None] if shared else q)  # (B|1, H, N, Dh)
-        return q, k, values_out, cand
-
-    def _scores_and_gains(self, history: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor]:
-        """Scores ``q_c . k_l / sqrt(Dh)`` and gains ``g_hcl``, both (B, H, N, L); see :meth:`_project`."""
-        q, k, values_out, cand = self._project(history, candidates)
-        shared = candidates.ndim == 1
-        gains = torch.einsum("bhle,ne->bhnl" if shared else "bhle,bne->bhnl", values_out, cand)  # (B, H, N, L)
-        return dot_product_scores(q, k, scale=None).expand_as(gains), gains  # (B, H, N, L)
+        return self._queries(cand), k, values_out, cand
 
     def _output_bias(self, candidates: Tensor) -> Tensor:
         """(B, N) or (N,): ``b_O . e_c + b_c``, the part of the logit that does not read the history."""
         cand = self.item_embedding(candidates)  # (B, N, D) or (N, D)
-        out_bias = self.attention.out_proj.bias
+        out_bias = self.attention_layer.out_proj.bias
         pooled_bias = 0.0 if out_bias is None else cand @ out_bias  # (B, N) or (N,)
         return pooled_bias + self.item_bias[candidates]
 
-    def score(
-        self, batch: Batch, items: Tensor, *, return_attention: bool = False
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """Scores (B, N) of candidate ids ``items`` (B, N) given the whole history.
+    def _fast_logits(self, history: Tensor, candidates: Tensor) -> Tensor:
+        """Logits (B, N) of candidates (N,) shared by every user, pooled by torch's fused attention.
 
-        With ``return_attention`` also the weights (B, H, N, L): row (h, n) is how candidate n
-        spreads head h's attention over the history (zero on padding, summing to 1 otherwise).
+        A row with no real item pools to zero (as :func:`~course_lib.attention.masked_softmax` does).
         """
-        logits, weights = self._logits(batch.history, items, need_weights=return_attention)
-        return (logits, weights) if return_attention else logits
-
-    def _logits(self, history: Tensor, candidates: Tensor, *, need_weights: bool = True) -> tuple[Tensor, Tensor | None]:
-        """Logits (B, N) and weights (B, H, N, L) (None unless ``need_weights``); candidates (B, N) or (N,).
-
-        Without weights the pooling runs in torch's fused ``scaled_dot_product_attention``
-        (the same numbers, several times faster; a row with no real item pools to zero there
-        as in :func:`~course_lib.attention.masked_softmax`), which full ranking uses.
-        """
+        q, k, values_out, cand = self._folded(history, candidates)
         mask = padding_mask(history)  # (B, 1, 1, L), True = a real item may be attended
-        if need_weights:
-            scores, gains = self._scores_and_gains(history, candidates)  # (B, H, N, L) each
-            weights = masked_softmax(scores, mask)  # (B, H, N, L), 0 on padding
-            return (weights * gains).sum(dim=(1, 3)) + self._output_bias(candidates), weights  # (B, N)
-        q, k, values_out, cand = self._project(history, candidates)
         q = q.expand(k.shape[0], -1, -1, -1)  # (B, H, N, Dh)
         pooled = F.scaled_dot_product_attention(q, k, values_out, attn_mask=mask)  # (B, H, N, D)
         pooled = torch.where(mask.any(-1, keepdim=True), pooled, 0.0)  # no real item: zero, on every torch version
         equation = "bhnd,nd->bn" if candidates.ndim == 1 else "bhnd,bnd->bn"
-        return torch.einsum(equation, pooled, cand) + self._output_bias(candidates), None  # (B, N)
+        return torch.einsum(equation, pooled, cand) + self._output_bias(candidates)  # (B, N)
 
     def score_all(self, batch: Batch) -> Tensor:
-        """Scores (B, I) of every item, ``config.score_chunk`` candidates at a time."""
+        """Scores (B, I) of every item, ``config.score_chunk`` candidates at a time (the folded speed path)."""
         items = torch.arange(1, self.num_items + 1, device=batch.history.device)  # (I,)
-        columns = [self._logits(batch.history, chunk, need_weights=False)[0] for chunk in items.split(self.config.score_chunk)]
+        columns = [self._fast_logits(batch.history, chunk) for chunk in items.split(self.config.score_chunk)]
         return torch.cat(columns, dim=1)  # (B, I)
 
     def prefix_logits(self, history: Tensor, candidates: Tensor) -> Tensor:
         """Logits of every candidate after every prefix of the history, in one pass.
 
         ``out[b, n, l]`` is the logit of candidate n for a user whose history is
-        ``history[b, :l+1]`` (attention restricted to positions <= l, a causal mask). A
-        softmax over a prefix is ``exp(s_j) / sum_{j'<=l} exp(s_j')``, so running sums
-        (``cumsum``) over j give all L prefixes at the cost of one. Scores are shifted by
-        their row maximum first (stable for any realistic score range).
+        ``history[b, :l+1]`` (attention restricted to positions <= l, a causal mask): what
+        :meth:`score` gives for that prefix. A softmax over a prefix is
+        ``exp(s_j) / sum_{j'<=l} exp(s_j')``, so running sums (``cumsum``) over j give all L
+        prefixes at the cost of one. Scores are shifted by their row maximum first (stable
+        for any realistic score range).
 
         Args:
             history: (B, L) item ids, ``PAD_ID``-padded.
@@ -200,7 +237,9 @@ class DIN(Recommender):
         Returns:
             (B, N, L) logits; at a prefix with no real item only the bias terms remain.
         """
-        scores, gains = self._scores_and_gains(history, candidates)  # (B, H, N, L)
+        q, k, values_out, cand = self._folded(history, candidates)
+        gains = torch.einsum("bhle,bne->bhnl", values_out, cand)  # (B, H, N, L): g_hcl
+        scores = dot_product_scores(q, k, scale=None).expand_as(gains)  # (B, H, N, L)
         real = padding_mask(history)  # (B, 1, 1, L), True = a real item
         scores = scores.masked_fill(~real, torch.finfo(scores.dtype).min)
         weights = torch.where(real, (scores - scores.amax(dim=-1, keepdim=True)).exp(), 0.0)  # unnormalised
@@ -208,6 +247,7 @@ class DIN(Recommender):
         denominator = weights.cumsum(dim=-1).clamp_min(torch.finfo(scores.dtype).tiny)
         return (numerator / denominator).sum(dim=1) + self._output_bias(candidates)[..., None]  # (B, N, L)
 
+    # ------------------------------------------------------------------ training
     def sample_negatives(self, shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
         """Uniform item ids in 1..I of the given shape, drawn on the CPU from ``generator``."""
         return torch.randint(1, self.num_items + 1, shape, generator=generator)
@@ -250,3 +290,8 @@ class DIN(Recommender):
         return F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + F.binary_cross_entropy_with_logits(
             neg, torch.zeros_like(neg)
         )
+
+    @property
+    def history_lookup(self) -> nn.Module:
+        """The module that embeds the history items (it embeds the candidates too; gradient x input tells them apart)."""
+        return self.item_embedding

@@ -10,22 +10,19 @@ of the scores expects. A member with more spread-out scores (a lower temperature
 in either form.
 
 Members are trained separately (different seeds), so ``loss`` refuses: train each member with
-the shared loop, then wrap them. :func:`train_ensemble` does both for a benchmark entry.
+the shared loop, then wrap them (:func:`course_lib.bench.train_ensemble` does both for a
+benchmark entry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from ..data.batch import Batch
 from .base import Recommender
-
-if TYPE_CHECKING:  # the benchmark imports the models; import it lazily to avoid a cycle
-    from ..bench import BenchData, BenchRun, Mode
 
 
 class ScoreEnsemble(Recommender):
@@ -46,7 +43,7 @@ class ScoreEnsemble(Recommender):
         self.members = nn.ModuleList(members)
 
     def loss(self, batch: Batch, *, generator: torch.Generator | None = None) -> Tensor:
-        raise NotImplementedError("train each member on its own (see train_ensemble), then wrap them in a ScoreEnsemble.")
+        raise NotImplementedError("train each member on its own, then wrap them in a ScoreEnsemble (see course_lib.bench.train_ensemble).")
 
     def score_all(self, batch: Batch) -> Tensor:
         """(B, I) mean over members of ``log_softmax(member.score_all(batch))``."""
@@ -56,35 +53,3 @@ class ScoreEnsemble(Recommender):
     def score(self, batch: Batch, items: Tensor) -> Tensor:
         """(B, N) ensemble scores of candidates ``items`` (B, N); normalising needs the whole catalogue."""
         return self.score_all(batch).gather(1, items - 1)  # column c is item c + 1
-
-
-def member_seed(seed: int, member: int) -> int:
-    """The seed of ensemble member ``member`` in benchmark run ``seed`` (distinct for every pair)."""
-    return 1000 * seed + member
-
-
-def train_ensemble(
-    train: Callable[[BenchData, Mode, int, torch.device], BenchRun],
-    size: int,
-    data: BenchData,
-    mode: Mode,
-    seed: int,
-    device: torch.device,
-) -> BenchRun:
-    """Train ``size`` members with ``train`` (seeds :func:`member_seed`) and wrap them in a :class:`ScoreEnsemble`.
-
-    Returns:
-        A ``BenchRun``: the ensemble, the members' total seconds, and the epochs of one member
-        (the most any member trained).
-    """
-    from ..bench import BenchRun
-
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be an int >= 1 (members to train), got {size!r}.")
-    runs = [train(data, mode, member_seed(seed, m), device) for m in range(size)]
-    if any((run.test is None) != (runs[0].test is None) for run in runs):
-        raise ValueError("every member must read the same test batches (the same history length L).")
-    return BenchRun(
-        ScoreEnsemble([run.model for run in runs]), sum(run.seconds for run in runs), max(run.epochs for run in runs),
-        runs[0].test,
-    )

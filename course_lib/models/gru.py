@@ -24,7 +24,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from .base import Recommender, item_embedding
+from .base import Recommender, check_ids, item_embedding
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,7 @@ class GRURec(Recommender):
         Returns:
             (B, L, D): row l summarises the real items up to and including l; zeros at padding.
         """
-        if history.ndim != 2 or history.dtype != torch.long:
-            raise ValueError(f"history must be item ids (B, L) of dtype long, got {tuple(history.shape)} {history.dtype}.")
+        check_ids(history, num_ids=self.num_items)
         real = history != PAD_ID  # (B, L)
         lengths = real.sum(dim=1)  # (B,)
         # real items first, in their order: a stable sort of "is padding" (False < True)

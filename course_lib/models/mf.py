@@ -15,14 +15,14 @@ from torch import Tensor, nn
 
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from .base import Recommender
+from .base import Recommender, init_table
 
 
 @dataclass(frozen=True)
 class MFConfig:
     num_users: int  # U; users are indexed 0..U-1
     num_items: int  # I; items are 1..I, PAD_ID = 0
-    dim: int = 64  # D, the embedding size of users and items
+    d_model: int = 64  # D, the embedding size of users and items
     init_std: float = 0.1  # standard deviation of the initial embeddings
 
 
@@ -32,12 +32,10 @@ class MatrixFactorization(Recommender):
     def __init__(self, config: MFConfig) -> None:
         super().__init__(config.num_items)
         self.config = config
-        self.user_embedding = nn.Embedding(config.num_users, config.dim)
-        self.item_embedding = nn.Embedding(config.num_items + 1, config.dim, padding_idx=PAD_ID)
-        nn.init.normal_(self.user_embedding.weight, std=config.init_std)
-        nn.init.normal_(self.item_embedding.weight, std=config.init_std)
-        with torch.no_grad():
-            self.item_embedding.weight[PAD_ID].zero_()
+        self.user_embedding = nn.Embedding(config.num_users, config.d_model)  # (U, D)
+        self.item_embedding = nn.Embedding(config.num_items + 1, config.d_model, padding_idx=PAD_ID)  # (I + 1, D)
+        init_table(self.user_embedding, config.init_std)
+        init_table(self.item_embedding, config.init_std)
 
     def score_all(self, batch: Batch) -> Tensor:
         users = self.user_embedding(batch.users)  # (B, D)

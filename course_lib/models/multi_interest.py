@@ -30,10 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..attention import causal_mask, masked_softmax
+from ..attention import masked_softmax
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from .base import Recommender, item_embedding
+from ..layers import prefix_attention_pool
+from .base import AttentionMaps, Recommender, check_ids, item_embedding
 
 
 @dataclass(frozen=True)
@@ -67,34 +68,31 @@ class MultiInterest(Recommender):
         self.queries = nn.Linear(config.d_attention, config.num_interests, bias=False)  # row k = w_k
         self.dropout = nn.Dropout(config.dropout)
 
-    def _check_history(self, history: Tensor) -> None:
-        if not isinstance(history, Tensor) or history.ndim != 2 or history.dtype != torch.long:
-            got = f"{tuple(history.shape)} {history.dtype}" if isinstance(history, Tensor) else type(history).__name__
-            raise ValueError(f"history must be item ids (B, L) of dtype long, got {got}.")
-
     def _embed(self, history: Tensor) -> tuple[Tensor, Tensor]:
         """Item vectors (B, L, D) and the scores (B, K, L) of every query on every item."""
+        check_ids(history, num_ids=self.num_items)
         items = self.dropout(self.item_embedding(history))  # (B, L, D)
         scores = self.queries(torch.tanh(self.key_proj(items)))  # (B, L, K)
         return items, scores.transpose(1, 2)  # (B, L, D), (B, K, L)
 
-    def forward(self, history: Tensor, *, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """The K interest vectors of each whole history.
+    def pool(self, history: Tensor) -> tuple[Tensor, Tensor]:
+        """The K interest vectors of each whole history, and their weights.
 
         Args:
             history: (B, L) item ids, ``PAD_ID``-padded (either side; the order is not used).
-            return_attention: also return the weights.
 
         Returns:
-            interests (B, K, D), and if asked the weights (B, K, L): row k sums to 1 over the
-            real items of the history and is 0 on padding (all zero for an empty history).
+            interests (B, K, D) and weights (B, K, L): row k sums to 1 over the real items of
+            the history and is 0 on padding (all zero for an empty history).
         """
-        self._check_history(history)
         items, scores = self._embed(history)  # (B, L, D), (B, K, L)
         attn_mask = (history != PAD_ID)[:, None, :]  # (B, 1, L), True = a real item, may be attended
         weights = masked_softmax(scores, attn_mask)  # (B, K, L)
-        interests = weights @ items  # (B, K, D)
-        return (interests, weights) if return_attention else interests
+        return weights @ items, weights  # (B, K, D), (B, K, L)
+
+    def forward(self, history: Tensor) -> Tensor:
+        """(B, K, D) the K interest vectors of each history (see :meth:`pool`)."""
+        return self.pool(history)[0]
 
     def prefix_interests(self, history: Tensor) -> Tensor:
         """The K interests of every prefix: entry [b, l] pools items up to and including l.
@@ -105,13 +103,20 @@ class MultiInterest(Recommender):
         Returns:
             (B, L, K, D); the prefix ending at position l never sees positions after l.
         """
-        self._check_history(history)
         items, scores = self._embed(history)  # (B, L, D), (B, K, L)
-        length = history.shape[1]
-        causal = causal_mask(length, device=history.device)[None, :, None, :]  # (1, Lq, 1, Lk)
-        real = (history != PAD_ID)[:, None, None, :]  # (B, 1, 1, Lk)
-        weights = masked_softmax(scores[:, None].expand(-1, length, -1, -1), causal & real)  # (B, Lq, K, Lk)
-        return weights @ items[:, None]  # (B, Lq, K, D)
+        interests, _ = prefix_attention_pool(scores, items, history != PAD_ID)  # (B, Lq, K, D)
+        return interests
+
+    def attention(self, batch: Batch, items: Tensor | None = None) -> AttentionMaps:
+        """Each interest's weights over the history; with candidates ``items`` (B, N), the weights of
+        the interest each candidate picks (its highest-scoring one) as the candidate's ``history`` map."""
+        with torch.no_grad():
+            interests, weights = self.pool(batch.history)  # (B, K, D), (B, K, L)
+            if items is None:
+                return AttentionMaps(interests=weights)
+            best = (self.item_embedding(items) @ interests.transpose(1, 2)).argmax(dim=-1)  # (B, N): k per candidate
+        picked = weights.gather(1, best[..., None].expand(-1, -1, weights.shape[-1]))  # (B, N, L)
+        return AttentionMaps(history=picked, interests=weights)
 
     def interest_scores(self, interests: Tensor) -> Tensor:
         """Scores of every item from interests: (..., K, D) -> (..., I), the max over K."""
@@ -140,7 +145,7 @@ def assign_events(weights: Tensor, history: Tensor) -> Tensor:
     """Which interest attends most to each history event: argmax over K of the weights.
 
     Args:
-        weights: (B, K, L) attention weights of :class:`MultiInterest` (``return_attention=True``).
+        weights: (B, K, L) attention weights of :class:`MultiInterest` (``model.attention(batch).interests``).
         history: (B, L) item ids, ``PAD_ID``-padded.
 
     Returns:

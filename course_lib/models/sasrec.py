@@ -1,13 +1,15 @@
 """SASRec: causal self-attention over the history predicts the next item (Kang & McAuley, 2018).
 
-    e_l = E[item_l] + P[L-1-l]                      item embedding + learned position
-    h   = CausalTransformer(dropout(e))             position l attends to positions <= l only
-    s_l = h_l E^T                                   scores of every item after position l
+    F   = item_encoder.table()                 (I + 1, D)  the item table: E (IDs) by default
+    x_l = F[item_l] + P[L-1-l]                 item vector + learned position
+    h   = CausalTransformer(dropout(x))        position l attends to positions <= l only
+    s_l = h_l F[1:]^T                          scores of every item after position l
 
-The output layer reuses the input item embeddings ``E`` (weight tying, as in the paper).
+The output layer reuses the input item vectors ``F`` (weight tying, as in the paper).
 Positions are counted back from the newest event (``P[0]`` = the newest slot), which with
 right-aligned, left-padded histories is the paper's absolute position for a fixed L and
-makes the output independent of how much padding precedes the history.
+makes the output independent of how much padding precedes the history. The encoder (the
+middle two lines) is :class:`~course_lib.models.sequence_encoder.SequenceEncoder`.
 
 Training predicts the next item at *every* position of the history, not only the last:
 one window of L events gives L training targets for the price of one forward pass. The
@@ -16,33 +18,36 @@ with ML-100K's 1,682 items the exact softmax is one (P, D) x (D, I) product, it 
 sampling bias, and it trains SASRec far better than the paper's binary loss with one
 sampled negative (Klenitskiy & Vasilev, RecSys 2023). Sampled softmax only pays off for
 catalogues too large to score at once.
+
+The same model, with other parts, is every SASRec of the course:
+
+    SASRec(config)                                            ID table (notebook 08)
+    SASRec(SASRecConfig(..., time_gaps=TimeBucketConfig()))   + gap-since-previous-event vectors (notebook 10)
+    SASRec(config, item_encoder=TextItemEncoder(...))         frozen text, or ID + text (notebook 11)
+    SASRec(config, item_encoder=MultimodalItemEncoder(...))   ID + image + text + price (notebook 12)
+    SASRec(SASRecConfig(..., positions="oldest"))             streamable with a key/value cache (notebook 14)
+
+A ``training_catalogue`` (I,) bool (True = the item exists at training time) leaves items
+out of the *training* softmax: their logits are the lowest float, so they are neither
+positives nor negatives and receive no gradient at all (cold start, notebook 11). Scoring
+ranks the whole catalogue.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..attention import padding_mask
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from ..layers import LearnedPositionalEncoding, TransformerConfig, TransformerEncoder
-from .base import Recommender, item_embedding
+from .base import AttentionMaps, Recommender
+from .item_encoders import IdEmbedding
+from .sequence_encoder import SASRecConfig, SequenceEncoder
 
-
-@dataclass(frozen=True)
-class SASRecConfig:
-    num_items: int  # I; items are 1..I, PAD_ID = 0
-    max_len: int = 50  # L, the longest history the model reads (one position vector each)
-    d_model: int = 64  # D, size of item/position embeddings and of every hidden vector
-    n_heads: int = 2  # H, attention heads per block (D divisible by H)
-    n_layers: int = 2  # causal Transformer blocks
-    dropout: float = 0.2  # on embeddings, attention weights, FFN and residual branches
-    norm_first: bool = True  # pre-LN blocks (stable without warm-up); False = post-LN as in the paper
-    init_std: float = 0.02  # standard deviation of the item/position embedding initialisation
+__all__ = ["SASRec", "SASRecConfig", "StreamingSASRec", "attention_by_distance"]
 
 
 class SASRec(Recommender):
@@ -50,77 +55,61 @@ class SASRec(Recommender):
 
     Args:
         config: a :class:`SASRecConfig`.
+        item_encoder: where item vectors come from (default: a learned ID table); any item
+            encoder of :mod:`course_lib.models.item_encoders` with the same I and D.
+        training_catalogue: optional (I,) bool, True = the item may be scored in the training
+            softmax (default: every item). Column c is item id c + 1.
     """
 
-    def __init__(self, config: SASRecConfig) -> None:
+    def __init__(
+        self, config: SASRecConfig, item_encoder: nn.Module | None = None, *, training_catalogue: Tensor | None = None
+    ) -> None:
         super().__init__(config.num_items)
         self.config = config
-        self.item_embedding = item_embedding(config.num_items + 1, config.d_model, config.init_std)  # (I+1, D)
-        self.positions = LearnedPositionalEncoding(config.d_model, config.max_len, init_std=config.init_std)
-        self.embedding_dropout = nn.Dropout(config.dropout)
-        self.encoder = TransformerEncoder(
-            TransformerConfig(
-                d_model=config.d_model,
-                n_heads=config.n_heads,
-                n_layers=config.n_layers,
-                dropout=config.dropout,
-                norm_first=config.norm_first,
-                causal=True,
-            )
-        )
-
-    def _check_history(self, history: Tensor) -> None:
-        if history.ndim != 2 or history.dtype != torch.long:
-            raise ValueError(f"history must be item ids (B, L) of dtype long, got {tuple(history.shape)} {history.dtype}.")
-        if history.shape[1] > self.config.max_len:
+        if item_encoder is None:
+            item_encoder = IdEmbedding(config.num_items, config.d_model, config.init_std)  # E, (I + 1, D)
+        if (item_encoder.num_items, item_encoder.d_model) != (config.num_items, config.d_model):
             raise ValueError(
-                f"history has L = {history.shape[1]} positions but the model has only max_len = "
-                f"{self.config.max_len} position vectors; cut it (evaluation_batches(..., max_len=...))."
+                f"the item encoder must give D = {config.d_model} vectors for I = {config.num_items} items; "
+                f"it gives D = {item_encoder.d_model} for I = {item_encoder.num_items}."
             )
+        self.item_encoder = item_encoder  # F
+        self.encoder = SequenceEncoder(config)  # positions (+ time gaps) + causal Transformer
+        if training_catalogue is not None:
+            if not isinstance(training_catalogue, Tensor) or training_catalogue.shape != (config.num_items,) \
+                    or training_catalogue.dtype != torch.bool:
+                got = (f"{tuple(training_catalogue.shape)} {training_catalogue.dtype}"
+                       if isinstance(training_catalogue, Tensor) else type(training_catalogue).__name__)
+                raise ValueError(f"training_catalogue must be a bool (I,) = ({config.num_items},) tensor, got {got}.")
+            if not training_catalogue.any():
+                raise ValueError("training_catalogue holds no item; at least one item must be trainable.")
+            training_catalogue = training_catalogue.clone()
+        self.register_buffer("training_catalogue", training_catalogue, persistent=False)  # (I,) or None
 
-    def forward(self, history: Tensor, *, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(self, history: Tensor, history_times: Tensor | None = None, *, table: Tensor | None = None) -> Tensor:
         """Hidden state after every position of the history.
 
         Args:
-            history: (B, L) item ids, ``PAD_ID``-padded; right-aligned (newest at L-1)
-                is what the positions assume.
-            return_attention: also return the attention weights of every layer.
+            history: (B, L) item ids, ``PAD_ID``-padded; right-aligned (newest at L-1).
+            history_times: (B, L) unix seconds of each event (read only with time gaps).
+            table: the item table (I + 1, D) if already computed for this call.
 
         Returns:
-            (B, L, D) hidden states (``h_l`` summarises items up to and including l), and
-            if asked the weights (B, n_layers, H, L, L); row l is zero beyond l and on padding.
+            (B, L, D) hidden states: ``h_l`` summarises items up to and including l.
         """
-        self._check_history(history)
-        length = history.shape[1]
-        steps_back = torch.arange(length - 1, -1, -1, device=history.device)  # (L,) L-1 .. 0
-        x = self.positions(self.embed_items(history), positions=steps_back)  # (B, L, D)
-        x = self.embedding_dropout(x)
-        # padding keys are never attended to; the encoder adds (AND) the causal mask itself
-        return self.encoder(x, attn_mask=padding_mask(history), return_attention=return_attention)
+        table = self.item_encoder.table() if table is None else table  # (I + 1, D)
+        hidden, _ = self.encoder(history, history_times, table=table)
+        return hidden
 
-    def embed_items(self, items: Tensor) -> Tensor:
-        """Input vectors of item ids: (...) -> (..., D); ``PAD_ID`` gives the zero vector.
-
-        The one place items become vectors; a subclass may build them from features instead
-        (for example text embeddings), and must then override :meth:`output_items` too.
-        """
-        return self.item_embedding(items)
-
-    def output_items(self) -> Tensor:
-        """(I, D) output vectors of items 1..I (row c is item c + 1): tied to the input table."""
-        return self.item_embedding.weight[1:]
-
-    def item_scores(self, hidden: Tensor) -> Tensor:
+    def item_scores(self, hidden: Tensor, table: Tensor | None = None) -> Tensor:
         """Scores of every item from hidden states: (..., D) -> (..., I); column c is item c + 1."""
-        return hidden @ self.output_items().T  # (..., I)
-
-    def hidden_states(self, batch: Batch) -> Tensor:
-        """(B, L, D) hidden states of a batch; a subclass reading more of the batch (event times) overrides this."""
-        return self(batch.history)
+        table = self.item_encoder.table() if table is None else table  # (I + 1, D)
+        return hidden @ table[1:].T  # (..., I): tied to the input vectors
 
     def score_all(self, batch: Batch) -> Tensor:
-        hidden = self.hidden_states(batch)  # (B, L, D)
-        return self.item_scores(hidden[:, -1])  # (B, I): the state after the newest item
+        table = self.item_encoder.table()  # (I + 1, D), once for this call
+        hidden = self(batch.history, batch.history_times, table=table)  # (B, L, D)
+        return self.item_scores(hidden[:, -1], table)  # (B, I): the state after the newest item
 
     def loss(self, batch: Batch, *, generator: torch.Generator | None = None) -> Tensor:
         """Mean full-catalogue cross-entropy of the next item at every non-padding position.
@@ -128,7 +117,8 @@ class SASRec(Recommender):
         Uses ``batch.seq_targets`` (B, L) (``seq_targets[b, l]`` follows ``history[b, l]``,
         ``PAD_ID`` = no target), or ``batch.targets`` (B,) for the last position only.
         """
-        hidden = self.hidden_states(batch)  # (B, L, D)
+        table = self.item_encoder.table()  # (I + 1, D), once for this call
+        hidden = self(batch.history, batch.history_times, table=table)  # (B, L, D)
         if batch.seq_targets is not None:
             keep = batch.seq_targets != PAD_ID  # (B, L)
             hidden, targets = hidden[keep], batch.seq_targets[keep]  # (P, D), (P,)
@@ -136,7 +126,38 @@ class SASRec(Recommender):
             hidden, targets = hidden[:, -1], batch.targets  # (B, D), (B,)
         else:
             raise ValueError("SASRec.loss needs batch.seq_targets (training windows) or batch.targets.")
-        return F.cross_entropy(self.item_scores(hidden), targets - 1)  # item id t is column t - 1
+        scores = self.item_scores(hidden, table)  # (P, I)
+        if self.training_catalogue is not None:  # items that do not exist yet are not in the softmax
+            scores = scores.masked_fill(~self.training_catalogue, torch.finfo(scores.dtype).min)
+        return F.cross_entropy(scores, targets - 1)  # item id t is column t - 1
+
+    def attention(self, batch: Batch, items: Tensor | None = None) -> AttentionMaps:
+        """Every layer's self-attention; ``history`` = the newest position's row in the last layer, heads averaged.
+
+        In a stack of layers, position l of a later layer already mixes earlier events, so that
+        row is a weight on a *mixture*, not on event l alone (notebook 15).
+        """
+        with torch.no_grad():
+            _, weights = self.encoder(batch.history, batch.history_times, table=self.item_encoder.table())
+        newest = weights[:, -1].mean(dim=1)[:, -1]  # (B, L): last layer, heads averaged, query = the newest slot
+        candidates = 1 if items is None else items.shape[1]
+        return AttentionMaps(history=newest[:, None].expand(-1, candidates, -1), layers=weights)
+
+    @property
+    def history_lookup(self) -> nn.Module:
+        """The module that reads the history's item vectors ``e_l = F[item_l]``."""
+        return self.encoder.lookup
+
+
+class StreamingSASRec(SASRec):
+    """SASRec whose positions count from the oldest event (``config.positions = "oldest"``).
+
+    Nothing else differs: the same parameters, loss and scores. A new event then never moves
+    an earlier one, so a key/value cache stays valid (:mod:`course_lib.models.sasrec_streaming`).
+    """
+
+    def __init__(self, config: SASRecConfig, item_encoder: nn.Module | None = None) -> None:
+        super().__init__(dataclasses.replace(config, positions="oldest"), item_encoder)
 
 
 def attention_by_distance(weights: Tensor, history: Tensor) -> tuple[Tensor, Tensor]:

@@ -7,12 +7,13 @@ through the blocks: its query attends over the cached keys/values plus its own, 
 key/value are appended to the cache. Per event that costs O(L·D + D²) instead of the
 O(L·D² + L²·D) of recomputing the whole history.
 
-The proviso fails for :class:`~course_lib.models.SASRec`: it counts positions back from
-the newest event (``P[L-1-l]``), so a new event shifts the position vector of every
-earlier event, changes every input vector and invalidates every cached key. A model that
-streams needs positions that do not move when events are appended:
-:class:`StreamingSASRec` counts them from the user's *oldest* event (position p = the
-p-th real event, ``PAD_ID`` ignored), so left padding still changes nothing.
+The proviso fails for SASRec's default positions: it counts them back from the newest event
+(``P[L-1-l]``), so a new event shifts the position vector of every earlier event, changes
+every input vector and invalidates every cached key. A model that streams needs positions
+that do not move when events are appended: ``SASRecConfig(..., positions="oldest")``
+(:class:`~course_lib.models.sasrec.StreamingSASRec`) counts them from the user's *oldest*
+event (position p = the p-th real event, ``PAD_ID`` ignored), so left padding still changes
+nothing.
 
 Mask convention: boolean ``attn_mask``, True = may attend.
 """
@@ -24,53 +25,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..attention import causal_mask, padding_mask
+from ..attention import causal_mask
 from ..constants import PAD_ID
+from ..layers import positions_from_oldest
+from .item_encoders import lookup
 from .sasrec import SASRec
-
-
-def oldest_anchored_positions(history: Tensor) -> Tensor:
-    """Position of every slot counted from the oldest real event: 0, 1, 2, ...
-
-    Args:
-        history: (B, L) item ids, ``PAD_ID``-padded on the left.
-
-    Returns:
-        Long (B, L): the number of real events up to and including each slot, minus 1
-        (clamped at 0, so padding before the first event gets position 0; it is never
-        attended to).
-    """
-    real = (history != PAD_ID).long()  # (B, L)
-    return (real.cumsum(dim=1) - 1).clamp_min(0)  # (B, L)
-
-
-class StreamingSASRec(SASRec):
-    """SASRec whose positions count from the oldest event, so a key/value cache stays valid.
-
-    Same parameters, loss and scoring as :class:`SASRec` (same config); only the position
-    index differs: the p-th real event of the history gets ``P[p]``. Histories longer than
-    ``config.max_len`` have no position vector; stream at most ``max_len`` events per cache.
-    """
-
-    def forward(self, history: Tensor, *, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Hidden state after every position (see :meth:`SASRec.forward`), oldest-anchored positions.
-
-        Args:
-            history: (B, L) item ids, ``PAD_ID``-padded on the left.
-            return_attention: also return every layer's weights (B, n_layers, H, L, L).
-
-        Returns:
-            (B, L, D) hidden states, and if asked the attention weights.
-        """
-        self._check_history(history)
-        x = self.positions(self.embed_items(history), positions=oldest_anchored_positions(history))  # (B, L, D)
-        x = self.embedding_dropout(x)
-        return self.encoder(x, attn_mask=padding_mask(history), return_attention=return_attention)
 
 
 @dataclass
 class KVCache:
-    """Keys and values of every event seen so far, for every layer of a :class:`StreamingSASRec`."""
+    """Keys and values of every event seen so far, for every layer of a streamable SASRec."""
 
     keys: list[Tensor]  # one (B, H, T, Dh) tensor per layer: projected keys of the T cached slots
     values: list[Tensor]  # one (B, H, T, Dh) tensor per layer: projected values of the T cached slots
@@ -81,20 +45,29 @@ class KVCache:
         """T, the number of cached slots (real events and padding)."""
         return self.real.shape[1]
 
-    def num_events(self) -> Tensor:
-        """(B,) long: real events cached per user."""
-        return self.real.long().sum(dim=1)
-
     def nbytes(self) -> int:
         """Bytes held by the cached keys and values."""
         return sum(t.numel() * t.element_size() for t in (*self.keys, *self.values))
 
 
-def empty_cache(model: StreamingSASRec, batch_size: int, *, device: torch.device | str | None = None) -> KVCache:
+def _check_streamable(model: SASRec) -> None:
+    if not isinstance(model, SASRec) or model.config.positions != "oldest":
+        got = type(model).__name__ if not isinstance(model, SASRec) else f"a SASRec with positions={model.config.positions!r}"
+        raise TypeError(
+            f"streaming needs a SASRec whose positions count from the oldest event (StreamingSASRec, or "
+            f"SASRecConfig(..., positions='oldest')), got {got}. Positions counted back from the newest event "
+            "move with every new event, so every cached key would change."
+        )
+    if model.config.time_gaps is not None:
+        raise TypeError("streaming with time-gap buckets is not supported: build the model with time_gaps=None.")
+
+
+def empty_cache(model: SASRec, batch_size: int, *, device: torch.device | str | None = None) -> KVCache:
     """A cache with no events yet (T = 0) for ``batch_size`` users."""
+    _check_streamable(model)
     n_heads = model.config.n_heads
     d_head = model.config.d_model // n_heads
-    dtype = model.item_embedding.weight.dtype
+    dtype = next(model.parameters()).dtype
     empty = [torch.zeros(batch_size, n_heads, 0, d_head, dtype=dtype, device=device) for _ in range(model.config.n_layers)]
     return KVCache(
         keys=empty,
@@ -103,7 +76,7 @@ def empty_cache(model: StreamingSASRec, batch_size: int, *, device: torch.device
     )
 
 
-def extend(model: StreamingSASRec, items: Tensor, cache: KVCache) -> tuple[Tensor, KVCache]:
+def extend(model: SASRec, items: Tensor, cache: KVCache) -> tuple[Tensor, KVCache]:
     """Run only the new events through the model, attending over the cache; return the grown cache.
 
     Equal to ``model(cat(history_so_far, items))[:, T:]`` (the last columns of a full
@@ -112,8 +85,8 @@ def extend(model: StreamingSASRec, items: Tensor, cache: KVCache) -> tuple[Tenso
     ``extend(model, item[:, None], cache)`` is one streaming step.
 
     Args:
-        model: a :class:`StreamingSASRec` in eval mode (dropout would make the cache differ
-            from a recomputation).
+        model: a streamable SASRec (oldest-anchored positions, e.g. :class:`StreamingSASRec`)
+            in eval mode (dropout would make the cache differ from a recomputation).
         items: (B, Lnew) new item ids, oldest first; ``PAD_ID`` marks "no event" (left
             padding of a user whose history is shorter).
         cache: the cache of the B users' earlier slots (T of them; may be empty).
@@ -122,11 +95,7 @@ def extend(model: StreamingSASRec, items: Tensor, cache: KVCache) -> tuple[Tenso
         hidden states of the new slots (B, Lnew, D) (``model.item_scores`` of the last one
         ranks the next item), and a new cache of T + Lnew slots (the input is not modified).
     """
-    if not isinstance(model, StreamingSASRec):
-        raise TypeError(
-            f"extend needs a StreamingSASRec (positions counted from the oldest event), got {type(model).__name__}. "
-            "SASRec counts positions back from the newest event, so every new event would change all cached keys."
-        )
+    _check_streamable(model)
     if model.training:
         raise RuntimeError("call model.eval() first: with dropout active the cached keys would not match a recomputation.")
     if items.ndim != 2 or items.dtype != torch.long:
@@ -139,17 +108,18 @@ def extend(model: StreamingSASRec, items: Tensor, cache: KVCache) -> tuple[Tenso
             f"the cache would hold {past + new} slots but the model has only max_len = {model.config.max_len} "
             "position vectors; start a new cache or build the model with a larger max_len."
         )
+    table = model.item_encoder.table()  # (I + 1, D)
     if new == 0:  # nothing new: no hidden states, the same cache
-        dtype = model.item_embedding.weight.dtype
-        return torch.zeros(items.shape[0], 0, model.config.d_model, dtype=dtype, device=items.device), cache
+        return torch.zeros(items.shape[0], 0, model.config.d_model, dtype=table.dtype, device=items.device), cache
     real_new = items != PAD_ID  # (B, Lnew)
     real = torch.cat([cache.real, real_new], dim=1)  # (B, T + Lnew)
-    positions = oldest_anchored_positions(torch.where(real, 1, PAD_ID))[:, past:]  # (B, Lnew), same rule as forward
-    x = model.positions(model.embed_items(items), positions=positions)  # (B, Lnew, D); dropout is off in eval
+    positions = positions_from_oldest(real)[:, past:]  # (B, Lnew), the same rule as the model's forward
+    encoder = model.encoder
+    x = encoder.positions(lookup(table, items), positions=positions)  # (B, Lnew, D); dropout is off in eval
     # new query i (slot T + i) may see cached and new slots <= T + i that are real events
     mask = causal_mask(new, past + new, device=items.device) & real[:, None, None, :]  # (B, 1, Lnew, T + Lnew)
     keys, values = [], []
-    for layer, block in enumerate(model.encoder.blocks):
+    for layer, block in enumerate(encoder.transformer.blocks):
         attention = block.attention
         h = block.norm1(x) if block.norm_first else x  # what the block feeds to attention
         q = attention.split_heads(attention.q_proj(h))  # (B, H, Lnew, Dh)
@@ -165,14 +135,14 @@ def extend(model: StreamingSASRec, items: Tensor, cache: KVCache) -> tuple[Tenso
             x = block.norm2(x + block.dropout2(block.feed_forward(x)))  # (B, Lnew, D)
         keys.append(k)
         values.append(v)
-    return model.encoder.final_norm(x), KVCache(keys=keys, values=values, real=real)
+    return encoder.transformer.final_norm(x), KVCache(keys=keys, values=values, real=real)
 
 
-def step(model: StreamingSASRec, item: Tensor, cache: KVCache) -> tuple[Tensor, KVCache]:
+def step(model: SASRec, item: Tensor, cache: KVCache) -> tuple[Tensor, KVCache]:
     """One streaming step: each user's newest event ``item`` (B,) in, its hidden state (B, D) out.
 
     Args:
-        model: a :class:`StreamingSASRec` in eval mode.
+        model: a streamable SASRec in eval mode.
         item: (B,) the new event of each user (``PAD_ID`` = no event for that user).
         cache: the cache of the earlier events.
 

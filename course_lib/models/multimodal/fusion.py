@@ -23,8 +23,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ...layers import MultiHeadAttention
-from .states import ModalityStates, masked_mean
+from ...layers import MultiHeadAttention, masked_mean
+from .states import ModalityStates
 
 FusionKind = Literal["concat", "gated", "cross"]
 FUSIONS: tuple[FusionKind, ...] = ("concat", "gated", "cross")

@@ -10,6 +10,10 @@ Each modality vector is layer-normalised so that no modality wins the fusion by 
 alone. ``PAD_ID`` always maps to the zero vector (as an item embedding table's padding row).
 The features of every item are held as non-persistent buffers: they move with
 ``.to(device)`` but are not saved in the state dict (they are data, not weights).
+
+It is an item encoder (:mod:`course_lib.models.item_encoders`): ``table()`` encodes the whole
+catalogue, once per call of the model that owns it; ``encode(items)`` keeps every intermediate
+result (modality vectors, fusion weights, the image and text encoders' attention) for a picture.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from ...constants import PAD_ID
-from .features import ItemFeatures
+from ...data.item_features import MultimodalFeatures
+from ..base import init_table
 from .fusion import FUSIONS, FusionKind, make_fusion
 from .patch_encoder import PatchEncoder, PatchEncoderConfig
 from .states import ModalityStates
@@ -30,7 +35,7 @@ MODALITIES: tuple[str, ...] = ("id", "image", "text", "price")  # every modality
 
 
 @dataclass(frozen=True)
-class ItemEncoderConfig:
+class MultimodalEncoderConfig:
     num_items: int  # I; item ids 1..I, PAD_ID = 0
     vocab_size: int  # text token ids 0..vocab_size - 1 (len(world.vocabulary))
     modalities: tuple[str, ...] = MODALITIES  # which of MODALITIES to use (any non-empty subset)
@@ -62,7 +67,7 @@ class ItemEncoderConfig:
 
 @dataclass(frozen=True)
 class ItemEncoding:
-    """The fused vectors and what led to them (see :meth:`ItemEncoder.encode`)."""
+    """The fused vectors and what led to them (see :meth:`MultimodalItemEncoder.encode`)."""
 
     vectors: Tensor  # (N, D) fused item vectors (zero for PAD_ID)
     modalities: tuple[str, ...]  # the M modalities, in the order of the M axis
@@ -73,15 +78,16 @@ class ItemEncoding:
     text: ModalityStates | None = None  # the text encoder's output, if used
 
 
-class ItemEncoder(nn.Module):
+class MultimodalItemEncoder(nn.Module):
     """Item ids -> fused multimodal vectors.
 
     Args:
-        config: an :class:`ItemEncoderConfig`.
-        features: every item's features (:func:`shopworld_features`), rows = item ids 0..I.
+        config: a :class:`MultimodalEncoderConfig`.
+        features: every item's :class:`~course_lib.data.item_features.MultimodalFeatures`
+            (:func:`~course_lib.data.shopworld.shopworld_features`), rows = item ids 0..I.
     """
 
-    def __init__(self, config: ItemEncoderConfig, features: ItemFeatures) -> None:
+    def __init__(self, config: MultimodalEncoderConfig, features: MultimodalFeatures) -> None:
         super().__init__()
         if features.num_items != config.num_items:
             raise ValueError(f"features describe {features.num_items} items but config.num_items = {config.num_items}.")
@@ -95,7 +101,7 @@ class ItemEncoder(nn.Module):
         self.price_embedding = nn.Embedding(config.num_price_buckets, d) if "price" in used else None
         for table in (self.id_embedding, self.price_embedding):
             if table is not None:
-                nn.init.normal_(table.weight, std=config.init_std)
+                init_table(table, config.init_std)
         self.image_encoder = self.text_encoder = None
         if "image" in used:
             self.image_encoder = PatchEncoder(
@@ -150,14 +156,14 @@ class ItemEncoder(nn.Module):
             modality_weights=fused.modality_weights, cross_weights=fused.cross_weights, image=image, text=text,
         )
 
-    def forward(self, items: Tensor) -> Tensor:
-        """Fused vectors of item ids of any shape: (...) -> (..., D); ``PAD_ID`` -> zeros.
+    @property
+    def num_items(self) -> int:
+        return self.config.num_items
 
-        Each distinct item is encoded once, however often it occurs.
-        """
-        unique, inverse = torch.unique(items, return_inverse=True)  # (U,), (...)
-        return self.encode(unique).vectors[inverse]  # (..., D)
+    @property
+    def d_model(self) -> int:
+        return self.config.d_model
 
-    def all_items(self) -> Tensor:
+    def table(self) -> Tensor:
         """(I + 1, D) the vector of every item id 0..I (row ``PAD_ID`` zero)."""
         return self.encode(torch.arange(self.config.num_items + 1, device=self.images.device)).vectors

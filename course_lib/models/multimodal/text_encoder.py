@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from ...attention import padding_mask
-from ...layers import LearnedPositionalEncoding, TransformerConfig, TransformerEncoder
-from .states import ModalityStates, masked_mean
+from ...layers import LearnedPositionalEncoding, TransformerConfig, TransformerEncoder, masked_mean
+from .states import ModalityStates
 
 
 @dataclass(frozen=True)

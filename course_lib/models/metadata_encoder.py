@@ -16,78 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ...constants import PAD_ID
-from ..multimodal.fusion import FusionOutput, GatedModalityFusion
-from ..multimodal.item_encoder import ItemEncoding
+from ..constants import PAD_ID
+from ..data.item_features import NUM_YEAR_BUCKETS, MetadataFeatures
+from .base import init_table
+from .multimodal.fusion import FusionOutput, GatedModalityFusion
+from .multimodal.item_encoder import ItemEncoding
 
 METADATA_MODALITIES: tuple[str, ...] = ("id", "text", "metadata")  # the M axis of the fusion, in this order
-YEAR_EDGES: tuple[int, ...] = (1950, 1960, 1970, 1980, 1990, 1993, 1994, 1995, 1996, 1997, 1998)
-"""Release-year bucket b >= 1 holds years in [edge_{b-1}, edge_b); bucket 0 = unknown year."""
-
-
-def year_buckets(years: np.ndarray | list) -> np.ndarray:
-    """Bucket ids of release years: 0 = unknown (NaN / None), 1.. by :data:`YEAR_EDGES`.
-
-    Args:
-        years: (N,) years, NaN or None where unknown.
-
-    Returns:
-        (N,) int64 bucket ids in 0..len(YEAR_EDGES) + 1.
-    """
-    values = np.array([np.nan if pd.isna(y) else float(y) for y in years], dtype=np.float64)
-    buckets = 1 + np.searchsorted(np.asarray(YEAR_EDGES), values, side="right")
-    return np.where(np.isnan(values), 0, buckets).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class MetadataFeatures:
-    """Every item's text embedding and metadata; row ``item_id`` describes that item, row ``PAD_ID`` is blank."""
-
-    text: Tensor  # (I + 1, Dt) float, frozen text embeddings
-    genres: Tensor  # (I + 1, G) float 0/1, genre multi-hot
-    year_buckets: Tensor  # (I + 1,) long, release-year bucket (0 = unknown)
-
-    def __post_init__(self) -> None:
-        n = self.text.shape[0]
-        if self.text.ndim != 2 or self.genres.ndim != 2 or self.genres.shape[0] != n or self.year_buckets.shape != (n,):
-            raise ValueError(
-                f"every feature needs one row per item id (I + 1 = {n}); got text {tuple(self.text.shape)}, "
-                f"genres {tuple(self.genres.shape)}, year_buckets {tuple(self.year_buckets.shape)}."
-            )
-
-    @property
-    def num_items(self) -> int:
-        """I (rows are item ids 0..I, row PAD_ID blank)."""
-        return self.text.shape[0] - 1
-
-
-def movielens_features(items, split_item_ids: np.ndarray, text_embeddings: Tensor) -> MetadataFeatures:
-    """The :class:`MetadataFeatures` of MovieLens items, rows in course item ids.
-
-    Args:
-        items: ``load_movielens_100k().items`` (index original id; title, year, genres).
-        split_item_ids: ``split.item_ids`` (I + 1,), original id of each course item id (entry PAD_ID unused).
-        text_embeddings: (I, Dt), row c = course item c + 1 (e.g. ``ml100k_text_embeddings``).
-    """
-    from ...data.movielens import GENRES
-
-    table = items.loc[list(split_item_ids[1:])]
-    num_items = len(table)
-    if text_embeddings.shape[0] != num_items:
-        raise ValueError(f"text_embeddings has {text_embeddings.shape[0]} rows but the split has I = {num_items} items.")
-    genres = np.zeros((num_items + 1, len(GENRES)), dtype=np.float32)
-    index = {g: k for k, g in enumerate(GENRES)}
-    for row, kinds in enumerate(table["genres"], start=1):
-        genres[row, [index[g] for g in kinds if g in index]] = 1.0
-    years = np.zeros(num_items + 1, dtype=np.int64)
-    years[1:] = year_buckets(list(table["year"]))
-    text = torch.cat([text_embeddings.new_zeros(1, text_embeddings.shape[1]), text_embeddings.float()])
-    return MetadataFeatures(text=text, genres=torch.from_numpy(genres), year_buckets=torch.from_numpy(years))
 
 
 @dataclass(frozen=True)
@@ -95,7 +33,7 @@ class MetadataEncoderConfig:
     num_items: int  # I; item ids 1..I, PAD_ID = 0
     text_dim: int = 384  # Dt, size of one frozen text embedding
     num_genres: int = 19  # G, genre flags
-    num_year_buckets: int = len(YEAR_EDGES) + 2  # year bucket ids 0..num_year_buckets - 1 (0 = unknown)
+    num_year_buckets: int = NUM_YEAR_BUCKETS  # year bucket ids 0..num_year_buckets - 1 (0 = unknown)
     d_model: int = 64  # D, size of every modality vector and of the fused vector
     init_std: float = 0.02  # standard deviation of the ID and year embeddings
     fusion: str = "gated"  # "gated": LayerNorm each modality, softmax weights over them; "sum": add the raw vectors
@@ -104,8 +42,9 @@ class MetadataEncoderConfig:
 class MetadataItemEncoder(nn.Module):
     """Item ids -> gated fusion of ID, projected text embedding and metadata.
 
-    Same interface as :class:`~course_lib.models.multimodal.ItemEncoder`: ``encode(items)``,
-    ``forward(items)`` for any shape, ``all_items()``.
+    An item encoder (:mod:`course_lib.models.item_encoders`), like
+    :class:`~course_lib.models.multimodal.MultimodalItemEncoder`: ``table()`` for the whole
+    catalogue, ``encode(items)`` with the modality vectors and weights.
 
     Args:
         config: a :class:`MetadataEncoderConfig`.
@@ -132,7 +71,7 @@ class MetadataItemEncoder(nn.Module):
         self.id_embedding = nn.Embedding(config.num_items + 1, d, padding_idx=PAD_ID)  # E_id
         self.year_embedding = nn.Embedding(config.num_year_buckets, d)  # E_year
         for table in (self.id_embedding, self.year_embedding):
-            nn.init.normal_(table.weight, std=config.init_std)
+            init_table(table, config.init_std)
         self.text_projection = nn.Linear(config.text_dim, d, bias=False)  # W_t
         self.genre_projection = nn.Linear(config.num_genres, d, bias=False)  # W_g
         self.modality_norms = nn.ModuleList(nn.LayerNorm(d) for _ in METADATA_MODALITIES)
@@ -170,11 +109,14 @@ class MetadataItemEncoder(nn.Module):
             modality_weights=fused.modality_weights,
         )
 
-    def forward(self, items: Tensor) -> Tensor:
-        """Fused vectors of item ids of any shape: (...) -> (..., D); ``PAD_ID`` -> zeros."""
-        unique, inverse = torch.unique(items, return_inverse=True)  # (U,), (...)
-        return self.encode(unique).vectors[inverse]  # (..., D)
+    @property
+    def num_items(self) -> int:
+        return self.config.num_items
 
-    def all_items(self) -> Tensor:
+    @property
+    def d_model(self) -> int:
+        return self.config.d_model
+
+    def table(self) -> Tensor:
         """(I + 1, D) the vector of every item id 0..I (row ``PAD_ID`` zero)."""
         return self.encode(torch.arange(self.config.num_items + 1, device=self.text_features.device)).vectors

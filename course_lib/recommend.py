@@ -2,7 +2,9 @@
 
 The user's input is their *whole* known history (every event of the split, validation and
 test included): this is what a deployed model would read after training. Items the user has
-already interacted with are never recommended.
+already interacted with are never recommended. Any recommender whose ``attention(batch,
+items)`` gives a per-event explanation (``history``) can be served this way: the capstone,
+SASRec, DIN.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...constants import PAD_ID
-from ...data.batch import Batch
-from ...data.split import SequenceSplit, pad_sequences
-from .model import CapstoneRecommender
+from .constants import PAD_ID
+from .data.batch import Batch
+from .data.split import SequenceSplit, pad_sequences
+from .models.base import Recommender
+from .modes import eval_mode
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
@@ -51,7 +54,7 @@ class Recommendations:
     history: list[int]  # the N most recent history item ids the model read, oldest first
     history_titles: list[str]  # their titles
     attention: np.ndarray  # (k, N) weight of each history event behind each recommendation; rows sum to 1
-    interest_weights: np.ndarray  # (k, K + 1) how much each recommendation read each interest (0 = "now")
+    interest_weights: np.ndarray | None  # (k, K + 1) how much each recommendation read each interest (0 = "now"); capstone only
     images: np.ndarray | None = None  # (k, S, S, 3) the recommended items' pictures, if the catalogue has them
     history_images: np.ndarray | None = None  # (N, S, S, 3) the history's pictures, if any
 
@@ -90,13 +93,12 @@ def check_user(split: SequenceSplit, user_id: object) -> int:
 
 
 @torch.no_grad()
-def recommend(
-    model: CapstoneRecommender, split: SequenceSplit, catalogue: ItemCatalogue, user_id: int, k: int = 10
-) -> Recommendations:
+def recommend(model: Recommender, split: SequenceSplit, catalogue: ItemCatalogue, user_id: int, k: int = 10) -> Recommendations:
     """The top-``k`` unseen items for one user, with the attention behind each.
 
     Args:
-        model: a trained :class:`CapstoneRecommender` (put in eval mode for the call, then restored).
+        model: a trained recommender with attention over the history (the capstone, SASRec,
+            DIN); put in eval mode for the call, then restored.
         split: the split the user comes from (their history).
         catalogue: titles (and images) of the items.
         user_id: a user index 0..U-1 of ``split``.
@@ -113,22 +115,22 @@ def recommend(
         raise ValueError(f"k must be an int in 1..{model.num_items}, got {k!r}.")
     device = next(model.parameters()).device
     batch = user_batch(split, user, model.config.max_len).to(device)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         scores = model.score_all(batch)[0]  # (I,)
         scores[batch.seen[0] - 1] = float("-inf")  # never recommend what the user already has
         top = scores.topk(min(k, int(torch.isfinite(scores).sum()))).indices + 1  # (k,) item ids
-        attention, interest_weights = model.explain(batch, top[None])  # (1, k, L), (1, k, K + 1)
-    finally:
-        model.train(was_training)
+        maps = model.attention(batch, top[None])  # history (1, k, L), candidate_interests (1, k, K + 1) if any
+    if maps.history is None:
+        raise TypeError(f"{type(model).__name__} gives no per-event attention to explain its recommendations with.")
     real = (batch.history[0] != PAD_ID).cpu().numpy()  # (L,)
     history = batch.history[0].cpu().numpy()[real].tolist()
     items = top.cpu().tolist()
     images = catalogue.images
+    interests = maps.candidate_interests
     return Recommendations(
         user=user, items=items, titles=[catalogue.titles[i] for i in items],
         scores=scores[top - 1].cpu().tolist(), history=history, history_titles=[catalogue.titles[i] for i in history],
-        attention=attention[0].cpu().numpy()[:, real], interest_weights=interest_weights[0].cpu().numpy(),
+        attention=maps.history[0].cpu().numpy()[:, real],
+        interest_weights=None if interests is None else interests[0].cpu().numpy(),
         images=None if images is None else images[items], history_images=None if images is None else images[history],
     )

@@ -14,29 +14,33 @@ from pathlib import Path
 
 import torch
 
-from ...data.files import atomic_path
-from ..multimodal.features import ItemFeatures
-from ..multimodal.item_encoder import ItemEncoder, ItemEncoderConfig
-from .config import CapstoneConfig
-from .metadata_encoder import MetadataEncoderConfig, MetadataFeatures, MetadataItemEncoder
-from .model import CapstoneRecommender
+from .data.files import atomic_path
+from .data.item_features import MetadataFeatures, MultimodalFeatures
+from .data.time_buckets import TimeBucketConfig
+from .models.capstone import CapstoneConfig, CapstoneRecommender
+from .models.item_encoders import make_item_encoder
+from .models.metadata_encoder import MetadataEncoderConfig
+from .models.multimodal.item_encoder import MultimodalEncoderConfig
 
 FORMAT = "course_lib.capstone/1"  # written into every file; a file without it is refused
-_ENCODERS = {"multimodal": (ItemEncoderConfig, ItemEncoder, ItemFeatures), "metadata": (MetadataEncoderConfig, MetadataItemEncoder, MetadataFeatures)}
+_ENCODER_CONFIGS = {"multimodal": MultimodalEncoderConfig, "metadata": MetadataEncoderConfig}
 
 
 def _encoder_kind(model: CapstoneRecommender) -> str:
-    for kind, (_, cls, _) in _ENCODERS.items():
-        if isinstance(model.item_encoder, cls):
+    for kind, config_type in _ENCODER_CONFIGS.items():
+        if isinstance(model.item_encoder.config, config_type):
             return kind
-    raise TypeError(f"cannot save an item encoder of type {type(model.item_encoder).__name__}; known: ItemEncoder, MetadataItemEncoder.")
+    raise TypeError(
+        f"cannot save an item encoder of type {type(model.item_encoder).__name__}; "
+        "known: MultimodalItemEncoder, MetadataItemEncoder."
+    )
 
 
 def save_capstone(model: CapstoneRecommender, path: Path | str) -> Path:
     """Write ``model``'s weights and configs to ``path`` atomically.
 
     Args:
-        model: a :class:`CapstoneRecommender`.
+        model: a :class:`~course_lib.models.capstone.CapstoneRecommender`.
         path: the destination file (its folder is created if needed); an existing file is replaced.
 
     Returns:
@@ -57,13 +61,14 @@ def save_capstone(model: CapstoneRecommender, path: Path | str) -> Path:
     return path
 
 
-def load_capstone(path: Path | str, features: ItemFeatures | MetadataFeatures) -> CapstoneRecommender:
+def load_capstone(path: Path | str, features: MultimodalFeatures | MetadataFeatures) -> CapstoneRecommender:
     """Rebuild a saved capstone (on the CPU, in eval mode) with ``torch.load(..., weights_only=True)``.
 
     Args:
         path: a file written by :func:`save_capstone`.
-        features: the item features the model was trained with (:func:`shopworld_features`
-            for ShopWorld, :func:`movielens_features` for MovieLens).
+        features: the item features the model was trained with
+            (:func:`~course_lib.data.shopworld.shopworld_features` for ShopWorld,
+            :func:`~course_lib.data.movielens.movielens_features` for MovieLens).
 
     Returns:
         The model, holding the saved weights.
@@ -71,12 +76,13 @@ def load_capstone(path: Path | str, features: ItemFeatures | MetadataFeatures) -
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a capstone file (expected format {FORMAT!r}); write one with save_capstone.")
-    config_cls, encoder_cls, features_cls = _ENCODERS[payload["encoder"]]
-    if not isinstance(features, features_cls):
-        raise TypeError(f"this model's item encoder ({payload['encoder']}) needs {features_cls.__name__}, got {type(features).__name__}.")
+    config = dict(payload["config"])
+    if isinstance(config.get("time_gaps"), dict):
+        config["time_gaps"] = TimeBucketConfig(**config["time_gaps"])
     encoder_config = dict(payload["encoder_config"])
     if "modalities" in encoder_config:
         encoder_config["modalities"] = tuple(encoder_config["modalities"])
-    model = CapstoneRecommender(CapstoneConfig(**payload["config"]), encoder_cls(config_cls(**encoder_config), features))
+    item_encoder = make_item_encoder(_ENCODER_CONFIGS[payload["encoder"]](**encoder_config), features)
+    model = CapstoneRecommender(CapstoneConfig(**config), item_encoder)
     model.load_state_dict(payload["state_dict"])
     return model.eval()

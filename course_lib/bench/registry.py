@@ -1,0 +1,44 @@
+"""The models the benchmark knows, in table order: one :class:`BenchModel` per row."""
+
+from __future__ import annotations
+
+import functools
+
+from ..models.multimodal.item_encoder import MODALITIES
+from .recipes.baselines import build_mf, build_popularity, mf_settings, popularity_settings
+from .recipes.bert4rec import bert4rec_settings, build_bert4rec
+from .recipes.capstone import build_capstone, capstone_settings
+from .recipes.din import build_din, din_settings
+from .recipes.multimodal import multimodal_settings
+from .recipes.sequential import (
+    build_gru,
+    build_sasrec,
+    gru_settings,
+    sasrec_settings,
+    text_sasrec_settings,
+    time_aware_sasrec_settings,
+)
+from .run import BenchModel
+
+MODELS: list[BenchModel] = [
+    BenchModel("Pop", popularity_settings, build_popularity),
+    BenchModel("MF", mf_settings, build_mf),
+    BenchModel("DIN-mean", functools.partial(din_settings, pooling="mean"), build_din),  # one fixed user vector
+    BenchModel("DIN", din_settings, build_din),  # target attention, no order information
+    BenchModel("DIN+recency", functools.partial(din_settings, recency=True), build_din),  # + a recency vector on keys
+    BenchModel("GRU", gru_settings, build_gru),
+    BenchModel("SASRec", sasrec_settings, build_sasrec),
+    BenchModel("BERT4Rec", bert4rec_settings, build_bert4rec),
+    BenchModel("TimeAwareSASRec", time_aware_sasrec_settings, build_sasrec),
+    # all-MiniLM-L6-v2 title embeddings, alone or added to the ID vectors
+    BenchModel("SASRec-text", functools.partial(text_sasrec_settings, with_id=False), build_sasrec, datasets=("ml100k",)),
+    BenchModel("SASRec-id+text", functools.partial(text_sasrec_settings, with_id=True), build_sasrec, datasets=("ml100k",)),
+    # ID + image + text + price, gated fusion
+    BenchModel("Multimodal", multimodal_settings, build_sasrec, datasets=("shopworld",)),
+    # multimodal items -> time-aware self-attention -> candidate over interests
+    BenchModel("Capstone", capstone_settings, build_capstone),
+    *(  # the capstone with one ShopWorld modality: what fusing all four adds (notebook 13's ablation, over seeds)
+        BenchModel(f"Capstone-{m}-only", functools.partial(capstone_settings, modalities=(m,)), build_capstone, datasets=("shopworld",))
+        for m in MODALITIES
+    ),
+]
