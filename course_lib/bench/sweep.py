@@ -52,10 +52,16 @@ def parse_variant(text: str, data: BenchData, epochs: int | None = None) -> Vari
         key, sep, value = part.partition("=")
         if not sep:
             raise ValueError(f"variant parts look like key=value, got {part!r} in {text!r}.")
-        if key == "D":  # the model and its item encoder share D
-            settings = _replace(_replace(settings, "model", d_model=int(value)), "items", d_model=int(value))
-        elif key == "L":  # the model's positions and the windows share L
-            settings = _replace(_replace(settings, "model", max_len=int(value)), "windows", max_len=int(value))
+        if key == "D":  # the model and its item encoder share D: change both at once
+            settings = dataclasses.replace(
+                settings, model=dataclasses.replace(settings.model, d_model=int(value)),
+                items=dataclasses.replace(settings.items, d_model=int(value)),
+            )
+        elif key == "L":  # the model's positions and the windows share L: change both at once
+            settings = dataclasses.replace(
+                settings, model=dataclasses.replace(settings.model, max_len=int(value)),
+                windows=dataclasses.replace(settings.windows, max_len=int(value)),
+            )
         elif key in _KEYS:
             where, field, kind = _KEYS[key]
             settings = _replace(settings, where, **{field: kind(value)})

@@ -22,7 +22,8 @@ of the catalogue (uniformly over item ids, seeded) and builds a training split i
 The model is not told about held-out items either way; a model whose training softmax
 runs over the whole catalogue would still push them down as negatives. Use
 :meth:`ColdStartSplit.training_catalogue` to leave them out of the training softmax (see
-:class:`course_lib.models.text_sasrec.TextSASRec`), which is what "held out entirely" means.
+``SASRec(..., training_catalogue=...)`` in :mod:`course_lib.models.sasrec`), which is what "held out
+entirely" means.
 """
 
 from __future__ import annotations

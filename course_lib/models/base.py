@@ -87,6 +87,36 @@ class Recommender(nn.Module):
         return any(p.requires_grad for p in self.parameters())
 
 
+class FeatureItemEncoder(nn.Module):
+    """Shared by the item encoders that build every item's vector from its features (multimodal, metadata).
+
+    A subclass has a ``config`` with ``num_items`` (I) and ``d_model`` (D), and implements
+    ``encode(items (N,)) -> record`` whose ``.vectors`` (N, D) are the items' vectors (``PAD_ID`` -> 0);
+    ``table()`` then encodes the whole catalogue (see :mod:`course_lib.models.item_encoders`).
+    """
+
+    @property
+    def num_items(self) -> int:
+        return self.config.num_items
+
+    @property
+    def d_model(self) -> int:
+        return self.config.d_model
+
+    def check_items(self, items: object) -> None:
+        """Item ids for :meth:`encode`: a long (N,) tensor with ids in 0..I."""
+        if not isinstance(items, Tensor) or items.ndim != 1 or items.dtype != torch.long:
+            what = f"{tuple(items.shape)} {items.dtype}" if isinstance(items, Tensor) else type(items).__name__
+            raise ValueError(f"encode expects item ids (N,) of dtype long, got {what}; table() gives every item's vector.")
+        if items.numel() and (items.min() < 0 or items.max() > self.num_items):
+            raise ValueError(f"item ids must lie in 0..{self.num_items}, got {int(items.min())}..{int(items.max())}.")
+
+    def table(self) -> Tensor:
+        """(I + 1, D) the vector of every item id 0..I (row ``PAD_ID`` zero), encoded in one pass."""
+        device = next(self.parameters()).device
+        return self.encode(torch.arange(self.num_items + 1, device=device)).vectors
+
+
 def init_table(table: nn.Embedding, init_std: float) -> nn.Embedding:
     """Initialise an embedding table normal(0, init_std) and zero its padding row (if it has one)."""
     nn.init.normal_(table.weight, std=init_std)

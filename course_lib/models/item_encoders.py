@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from ..constants import PAD_ID
 from ..data.item_features import MetadataFeatures, MultimodalFeatures
-from .base import init_table
+from .base import FeatureItemEncoder, init_table
 from .metadata_encoder import MetadataEncoderConfig, MetadataItemEncoder
 from .multimodal.item_encoder import MultimodalEncoderConfig, MultimodalItemEncoder
 
@@ -102,7 +102,7 @@ class TextItemEncoderConfig:
     init_std: float = 0.02  # standard deviation of the ID table's initialisation
 
 
-class TextItemEncoder(nn.Module):
+class TextItemEncoder(FeatureItemEncoder):
     """``F[i] = W t_i`` (``"text"``) or ``E[i] + W t_i`` (``"id+text"``) from frozen text embeddings.
 
     Args:
@@ -123,14 +123,6 @@ class TextItemEncoder(nn.Module):
         padded = torch.cat([text_embeddings.new_zeros(1, config.text_dim), text_embeddings.detach()])  # (I + 1, Dt)
         self.register_buffer("text_features", padded.float(), persistent=False)  # frozen; row PAD_ID = 0
         self.text_projection = nn.Linear(config.text_dim, config.d_model, bias=False)  # W
-
-    @property
-    def num_items(self) -> int:
-        return self.config.num_items
-
-    @property
-    def d_model(self) -> int:
-        return self.config.d_model
 
     def table(self) -> Tensor:
         """(I + 1, D): ``W t_i`` (+ ``E[i]``) for every item; row ``PAD_ID`` is zero (t = 0, no bias)."""

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..constants import PAD_ID
 from ..data.item_features import NUM_YEAR_BUCKETS, MetadataFeatures
-from .base import init_table
+from .base import FeatureItemEncoder, init_table
 from .multimodal.fusion import FusionOutput, GatedModalityFusion
 from .multimodal.item_encoder import ItemEncoding
 
@@ -39,7 +39,7 @@ class MetadataEncoderConfig:
     fusion: str = "gated"  # "gated": LayerNorm each modality, softmax weights over them; "sum": add the raw vectors
 
 
-class MetadataItemEncoder(nn.Module):
+class MetadataItemEncoder(FeatureItemEncoder):
     """Item ids -> gated fusion of ID, projected text embedding and metadata.
 
     An item encoder (:mod:`course_lib.models.item_encoders`), like
@@ -87,11 +87,7 @@ class MetadataItemEncoder(nn.Module):
             An :class:`~course_lib.models.multimodal.ItemEncoding` with vectors (N, D),
             modality_vectors (N, M, D) and modality_weights (N, M) (rows sum to 1).
         """
-        if not isinstance(items, Tensor) or items.ndim != 1 or items.dtype != torch.long:
-            what = f"{tuple(items.shape)} {items.dtype}" if isinstance(items, Tensor) else type(items).__name__
-            raise ValueError(f"encode expects item ids (N,) of dtype long, got {what}; use forward for any shape.")
-        if items.numel() and (items.min() < 0 or items.max() > self.config.num_items):
-            raise ValueError(f"item ids must lie in 0..{self.config.num_items}, got {int(items.min())}..{int(items.max())}.")
+        self.check_items(items)
         vectors = [
             self.id_embedding(items),  # (N, D)
             self.text_projection(self.text_features[items]),  # (N, Dt) -> (N, D)
@@ -108,15 +104,3 @@ class MetadataItemEncoder(nn.Module):
             vectors=fused.vector * real, modalities=METADATA_MODALITIES, modality_vectors=stacked,
             modality_weights=fused.modality_weights,
         )
-
-    @property
-    def num_items(self) -> int:
-        return self.config.num_items
-
-    @property
-    def d_model(self) -> int:
-        return self.config.d_model
-
-    def table(self) -> Tensor:
-        """(I + 1, D) the vector of every item id 0..I (row ``PAD_ID`` zero)."""
-        return self.encode(torch.arange(self.config.num_items + 1, device=self.text_features.device)).vectors

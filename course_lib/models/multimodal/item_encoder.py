@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ...constants import PAD_ID
 from ...data.item_features import MultimodalFeatures
-from ..base import init_table
+from ..base import FeatureItemEncoder, init_table
 from .fusion import FUSIONS, FusionKind, make_fusion
 from .patch_encoder import PatchEncoder, PatchEncoderConfig
 from .states import ModalityStates
@@ -78,7 +78,7 @@ class ItemEncoding:
     text: ModalityStates | None = None  # the text encoder's output, if used
 
 
-class MultimodalItemEncoder(nn.Module):
+class MultimodalItemEncoder(FeatureItemEncoder):
     """Item ids -> fused multimodal vectors.
 
     Args:
@@ -131,11 +131,7 @@ class MultimodalItemEncoder(nn.Module):
         Returns:
             An :class:`ItemEncoding`.
         """
-        if not isinstance(items, Tensor) or items.ndim != 1 or items.dtype != torch.long:
-            what = f"{tuple(items.shape)} {items.dtype}" if isinstance(items, Tensor) else type(items).__name__
-            raise ValueError(f"encode expects item ids (N,) of dtype long, got {what}; use forward for any shape.")
-        if items.numel() and (items.min() < 0 or items.max() > self.config.num_items):
-            raise ValueError(f"item ids must lie in 0..{self.config.num_items}, got {int(items.min())}..{int(items.max())}.")
+        self.check_items(items)
         vectors, image, text = [], None, None
         for modality in self.config.ordered:
             if modality == "id":
@@ -155,15 +151,3 @@ class MultimodalItemEncoder(nn.Module):
             vectors=fused.vector * real, modalities=self.config.ordered, modality_vectors=stacked,
             modality_weights=fused.modality_weights, cross_weights=fused.cross_weights, image=image, text=text,
         )
-
-    @property
-    def num_items(self) -> int:
-        return self.config.num_items
-
-    @property
-    def d_model(self) -> int:
-        return self.config.d_model
-
-    def table(self) -> Tensor:
-        """(I + 1, D) the vector of every item id 0..I (row ``PAD_ID`` zero)."""
-        return self.encode(torch.arange(self.config.num_items + 1, device=self.images.device)).vectors
