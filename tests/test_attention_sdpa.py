@@ -148,8 +148,14 @@ def test_dropout_keeps_output_equal_to_weights_times_values():
         (lambda: (torch.randn(3, 4), torch.randn(5, 4), torch.randn(6, 2), None), ValueError, "same number of positions"),
         (lambda: (torch.randn(4), torch.randn(5, 4), torch.randn(5, 2), None), ValueError, "at least 2 dimensions"),
         (lambda: (torch.randn(3, 4), torch.randn(5, 4), torch.randn(5, 2), torch.ones(3, 5)), TypeError, "boolean"),
-        (lambda: (torch.randn(3, 4), torch.randn(5, 4), torch.randn(5, 2), torch.ones(3, 4, dtype=torch.bool)), ValueError, "does not broadcast"),
-        (lambda: (torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 2), torch.ones(2, 1, 1, 5, dtype=torch.bool)), ValueError, "without adding dimensions"),
+        (
+            lambda: (torch.randn(3, 4), torch.randn(5, 4), torch.randn(5, 2), torch.ones(3, 4, dtype=torch.bool)),
+            ValueError, "does not broadcast",
+        ),
+        (
+            lambda: (torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 2), torch.ones(2, 1, 1, 5, dtype=torch.bool)),
+            ValueError, "without adding dimensions",
+        ),
         (lambda: (torch.arange(4).reshape(1, 4), torch.randn(5, 4), torch.randn(5, 2), None), TypeError, "floating-point"),
         (lambda: ([[1.0]], torch.randn(5, 4), torch.randn(5, 2), None), TypeError, "torch.Tensor"),
     ],

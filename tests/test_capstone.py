@@ -1,35 +1,30 @@
-"""The capstone: causal, padding-invariant, right shapes, save/load round trip, recommend's errors."""
+"""The capstone: causal, padding-invariant, right shapes, its speed path, save/load round trip, recommend's errors."""
 
 from __future__ import annotations
 
+import dataclasses
+import types
+
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from factories import history_batch, split_of
 
 from course_lib import PAD_ID
-from course_lib.attention import padding_mask
-from course_lib.data import Batch
-from course_lib.data.split import evaluation_batches, temporal_leave_one_out
-from course_lib.models.capstone import (
-    CapstoneConfig,
-    CapstoneRecommender,
-    CapstoneShape,
-    ItemCatalogue,
-    MetadataFeatures,
-    interest_alignment,
-    load_capstone,
-    movielens_capstone,
-    recommend,
-    save_capstone,
-    shopworld_capstone,
-    year_buckets,
-)
-from course_lib.models.multimodal import ItemFeatures
-from course_lib.models.time_aware_sasrec import TimeAwareSASRec
+from course_lib.bench import capstone_settings
+from course_lib.bench.sweep import parse_variant
+from course_lib.checkpoints import load_capstone, save_capstone
+from course_lib.data.item_features import MetadataFeatures, MultimodalFeatures, year_buckets
+from course_lib.data.split import evaluation_batches
+from course_lib.explain import interest_alignment
+from course_lib.models.capstone import CapstoneConfig, CapstoneRecommender
+from course_lib.models.item_encoders import lookup, make_item_encoder
+from course_lib.models.metadata_encoder import MetadataEncoderConfig, MetadataItemEncoder
+from course_lib.models.multimodal import MultimodalEncoderConfig, MultimodalItemEncoder
+from course_lib.recommend import ItemCatalogue, recommend
 
 I = 25  # catalogue size of the toy tests
-SHAPE = CapstoneShape(max_len=12, d_model=16, n_heads=2, n_layers=2, dropout=0.1, num_interests=2)
+CONFIG = CapstoneConfig(I, max_len=12, d_model=16, n_heads=2, n_layers=2, dropout=0.1, num_interests=2)
 
 
 def toy_metadata(seed: int = 0) -> MetadataFeatures:
@@ -41,23 +36,27 @@ def toy_metadata(seed: int = 0) -> MetadataFeatures:
     return MetadataFeatures(text=text, genres=genres, year_buckets=years)
 
 
-def toy_images(seed: int = 0) -> ItemFeatures:
+def toy_images(seed: int = 0) -> MultimodalFeatures:
     g = torch.Generator().manual_seed(seed)
-    return ItemFeatures(
+    return MultimodalFeatures(
         images=torch.rand(I + 1, 3, 24, 24, generator=g),
         text_tokens=torch.randint(1, 9, (I + 1, 4), generator=g),
         price_buckets=torch.randint(0, 4, (I + 1,), generator=g),
     )
 
 
-def make_model(seed: int, kind: str = "metadata", shape: CapstoneShape = SHAPE) -> CapstoneRecommender:
-    torch.manual_seed(seed)
+def item_encoder(kind: str, seed: int, d_model: int) -> MetadataItemEncoder | MultimodalItemEncoder:
     if kind == "metadata":
-        model = movielens_capstone(toy_metadata(seed), shape)
-    else:
-        model = shopworld_capstone(toy_images(seed), 9, shape)
+        return MetadataItemEncoder(MetadataEncoderConfig(I, text_dim=10, d_model=d_model), toy_metadata(seed))
+    config = MultimodalEncoderConfig(I, 9, fusion="gated", d_model=d_model, patch_size=8, n_heads=2, dropout=0.1)
+    return MultimodalItemEncoder(config, toy_images(seed))
+
+
+def make_model(seed: int, kind: str = "metadata", config: CapstoneConfig = CONFIG) -> CapstoneRecommender:
+    torch.manual_seed(seed)
+    model = CapstoneRecommender(config, item_encoder(kind, seed, config.d_model))
     with torch.no_grad():  # make time vectors and interest queries large enough to matter
-        model.time_embedding.weight[1:].normal_(std=1.0)
+        model.encoder.time_gaps.weight[1:].normal_(std=1.0)
         model.interest_queries.normal_(std=1.0)
     return model.eval()
 
@@ -71,14 +70,10 @@ def random_case(seed: int, batch: int, length: int, pad_left: int = 0) -> tuple[
     return history, times
 
 
-def batch_of(history: torch.Tensor, times: torch.Tensor) -> Batch:
-    return Batch(users=torch.arange(len(history)), history=history, history_times=times)
-
-
-def test_is_a_time_aware_sasrec_with_an_item_encoder():
+def test_composes_an_item_encoder_and_a_time_aware_sequence_encoder():
     model = make_model(0)
-    assert isinstance(model, TimeAwareSASRec)
-    assert not hasattr(model, "item_embedding") or model.item_embedding is None
+    assert isinstance(model.item_encoder, MetadataItemEncoder) and model.encoder.time_gaps is not None
+    assert not hasattr(model, "item_embedding"), "item vectors come from the item encoder only"
     assert model.interest_queries.shape == (2, 16)
     with pytest.raises(ValueError, match="D = 32"):
         CapstoneRecommender(CapstoneConfig(I, d_model=32), model.item_encoder)
@@ -91,12 +86,13 @@ def test_is_a_time_aware_sasrec_with_an_item_encoder():
 def test_shapes_and_interface(kind, seed):
     model = make_model(seed, kind)
     history, times = random_case(seed, 3, 12, pad_left=4)
-    batch = batch_of(history, times)
+    batch = history_batch(history, times)
     with torch.no_grad():
         state = model.user_state(history, times)
         everything = model.score_all(batch)
         some = model.score(batch, torch.tensor([[1, 5, 7]] * 3))
-        weights, interest_weights = model.explain(batch, torch.tensor([[1, 5, 7]] * 3))
+        maps = model.attention(batch, torch.tensor([[1, 5, 7]] * 3))
+    weights, interest_weights = maps.history, maps.candidate_interests
     assert state.interests.shape == (3, 12, 3, 16)
     assert state.event_weights.shape == (3, 12, 3, 12)
     assert everything.shape == (3, I)
@@ -105,6 +101,9 @@ def test_shapes_and_interface(kind, seed):
     torch.testing.assert_close(weights.sum(-1), torch.ones(3, 3))  # a distribution over the history events
     assert torch.all(weights[:, :, :4] == 0), "padding gets no attention"
     torch.testing.assert_close(interest_weights.sum(-1), torch.ones(3, 3))
+    assert maps.interests.shape == (3, 3, 12) and maps.layers.shape == (3, 2, 2, 12, 12)
+    torch.testing.assert_close(weights, interest_weights @ maps.interests)  # sum_k a_k(c) A_k over the events
+    assert model.attention(batch).history is None, "without candidates there is no per-candidate explanation"
 
 
 def test_score_is_the_log_sum_exp_over_interests_and_its_gradient_is_the_attention():
@@ -112,7 +111,7 @@ def test_score_is_the_log_sum_exp_over_interests_and_its_gradient_is_the_attenti
     history, times = random_case(4, 2, 12, pad_left=2)
     state = model.user_state(history, times)
     interests = state.interests[:, -1]  # (B, K + 1, D)
-    items = model.output_items()  # (I, D)
+    items = model.item_encoder.table()[1:]  # (I, D)
     by_hand = torch.stack([torch.logsumexp(interests[b] @ items.T, dim=0) for b in range(2)])
     torch.testing.assert_close(model.interest_item_scores(interests, items), by_hand)
     logits = (interests @ items.T).detach().requires_grad_(True)  # (B, K + 1, I)
@@ -125,7 +124,7 @@ def test_score_is_the_log_sum_exp_over_interests_and_its_gradient_is_the_attenti
 def test_a_later_event_does_not_change_earlier_positions(kind, seed):
     model = make_model(seed, kind)
     history, times = random_case(seed, 3, 12, pad_left=3)
-    items = model.output_items().detach()
+    items = model.item_encoder.table()[1:].detach()
     with torch.no_grad():
         before = model.interest_item_scores(model.user_state(history, times).interests, items)  # (B, L, I)
         for cut in (4, 8, 11):
@@ -141,15 +140,15 @@ def test_a_later_event_does_not_change_earlier_positions(kind, seed):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_left_padding_does_not_change_scores_or_explanations(seed):
-    model = make_model(seed, shape=CapstoneShape(max_len=16, d_model=16, n_heads=2, n_layers=2, num_interests=2))
+    model = make_model(seed, config=dataclasses.replace(CONFIG, max_len=16, dropout=0.2))
     history, times = random_case(seed, 3, 9)
-    padded = batch_of(torch.cat([torch.full((3, 7), PAD_ID), history], 1), torch.cat([torch.zeros(3, 7, dtype=torch.long), times], 1))
-    short = batch_of(history, times)
+    padded = history_batch(torch.cat([torch.full((3, 7), PAD_ID), history], 1), torch.cat([torch.zeros(3, 7, dtype=torch.long), times], 1))
+    short = history_batch(history, times)
     candidates = torch.tensor([[2, 3]] * 3)
     with torch.no_grad():
         torch.testing.assert_close(model.score_all(padded), model.score_all(short), atol=1e-5, rtol=1e-5)
-        long_weights, _ = model.explain(padded, candidates)
-        short_weights, _ = model.explain(short, candidates)
+        long_weights = model.attention(padded, candidates).history
+        short_weights = model.attention(short, candidates).history
     torch.testing.assert_close(long_weights[:, :, 7:], short_weights, atol=1e-5, rtol=1e-5)
     assert torch.all(long_weights[:, :, :7] == 0)
 
@@ -159,11 +158,10 @@ def test_loss_trains_every_part_and_is_finite():
     history, times = random_case(5, 4, 12, pad_left=2)
     targets = torch.randint(1, I + 1, (4, 12))
     targets[:, :2] = PAD_ID
-    batch = Batch(users=torch.arange(4), history=history, history_times=times, seq_targets=targets)
-    loss = model.loss(batch)
+    loss = model.loss(history_batch(history, times, seq_targets=targets))
     assert torch.isfinite(loss)
     loss.backward()
-    for name in ("interest_queries", "time_embedding.weight", "item_encoder.id_embedding.weight",
+    for name in ("interest_queries", "encoder.time_gaps.weight", "item_encoder.id_embedding.weight",
                  "item_encoder.image_encoder.patch_embedding.weight", "item_encoder.text_encoder.token_embedding.weight",
                  "item_encoder.price_embedding.weight", "item_encoder.fusion.gate_in.weight"):
         grad = dict(model.named_parameters())[name].grad
@@ -175,7 +173,7 @@ def test_save_and_load_give_identical_scores(tmp_path, kind):
     model = make_model(6, kind)
     features = toy_metadata(6) if kind == "metadata" else toy_images(6)
     history, times = random_case(6, 3, 12, pad_left=5)
-    batch = batch_of(history, times)
+    batch = history_batch(history, times)
     path = save_capstone(model, tmp_path / "sub" / "capstone.pt")
     assert path.exists() and not list(path.parent.glob("*.part")), "no temporary file is left behind"
     loaded = load_capstone(path, features)
@@ -197,9 +195,7 @@ def test_load_refuses_a_file_that_is_not_a_capstone(tmp_path):
 
 
 def tiny_split():
-    rows = [(u, item, 1000 * t, 0) for u in range(4) for t, item in enumerate(range(1 + u, 8 + u))]
-    interactions = pd.DataFrame(rows, columns=["user", "item", "timestamp", "interest"])
-    return temporal_leave_one_out(interactions, catalogue=np.arange(1, I + 1))
+    return split_of([(u, item, 1000 * t) for u in range(4) for t, item in enumerate(range(1 + u, 8 + u))], catalogue=np.arange(1, I + 1))
 
 
 def test_recommend_returns_unseen_items_with_their_attention():
@@ -233,9 +229,9 @@ def test_interest_alignment_against_a_hand_computation():
     for rows in split.rows:
         event_interest[rows] = np.arange(len(rows)) % 2
         event_interest[rows[-1]] = 0
-    batches = evaluation_batches(split, "test", max_len=SHAPE.max_len)
+    batches = evaluation_batches(split, "test", max_len=CONFIG.max_len)
     result = interest_alignment(model, split, event_interest, batches)
-    weights, _ = model.explain(batches[0], batches[0].targets[:, None])
+    weights = model.attention(batches[0], batches[0].targets[:, None]).history
     same = torch.zeros_like(weights[:, 0])
     for b, rows in enumerate(split.rows):
         inputs = event_interest[rows[:-1]] == 0  # the history = every event but the test target
@@ -250,22 +246,22 @@ def test_year_buckets():
 
 @pytest.mark.parametrize("num_interests", [0, 1, 3])
 @pytest.mark.parametrize("tau", [1.0, 0.3])
-def test_every_scoring_path_is_the_log_sum_exp(num_interests, tau):
-    features = toy_metadata(10)
+def test_the_speed_path_equals_the_plain_log_sum_exp(num_interests, tau):
+    """interest_item_scores is the formula; interest_item_scores_fast (K + 1 = 1 or 2 shortcuts) equals it."""
     torch.manual_seed(10)
-    model = movielens_capstone(features, CapstoneShape(max_len=6, d_model=8, num_interests=num_interests))
-    object.__setattr__(model.config, "interest_temperature", tau)  # frozen dataclass: set for this test only
+    config = CapstoneConfig(I, max_len=6, d_model=8, num_interests=num_interests, interest_temperature=tau)
+    model = CapstoneRecommender(config, MetadataItemEncoder(MetadataEncoderConfig(I, text_dim=10, d_model=8), toy_metadata(10)))
     interests = torch.randn(2, 4, num_interests + 1, 8)
     items = torch.randn(I, 8)
     expected = tau * torch.logsumexp(torch.einsum("blkd,id->blki", interests, items) / tau, dim=2)
     torch.testing.assert_close(model.interest_item_scores(interests, items), expected)
+    torch.testing.assert_close(model.interest_item_scores_fast(interests, items), expected)
     per_row = items.expand(2, 4, I, 8)  # (..., N, D) candidates per row take the general path
     torch.testing.assert_close(model.interest_item_scores(interests, per_row), expected)
+    torch.testing.assert_close(model.interest_item_scores_fast(interests, per_row), expected)
 
 
 def test_metadata_encoder_gated_weights_and_sum_fusion():
-    from course_lib.models.capstone import MetadataEncoderConfig, MetadataItemEncoder
-
     features = toy_metadata(11)
     torch.manual_seed(11)
     gated = MetadataItemEncoder(MetadataEncoderConfig(I, text_dim=10, d_model=16), features)
@@ -277,40 +273,39 @@ def test_metadata_encoder_gated_weights_and_sum_fusion():
     items = torch.tensor([3, 7])
     by_hand = (summed.id_embedding(items) + summed.text_projection(features.text[items])
                + summed.genre_projection(features.genres[items]) + summed.year_embedding(features.year_buckets[items]))
-    torch.testing.assert_close(summed(items), by_hand)
-    with pytest.raises(ValueError, match="fusion"):
-        MetadataItemEncoder(MetadataEncoderConfig(I, text_dim=10, d_model=16, fusion="max"), features)
+    torch.testing.assert_close(lookup(summed.table(), items), by_hand)
+    torch.testing.assert_close(summed.encode(items).vectors, by_hand)
+    assert torch.all(summed.table()[PAD_ID] == 0)
+    with pytest.raises(ValueError, match="fusion must be 'gated' or 'sum'"):
+        # ShopWorld's fusions are not MovieLens's
+        make_item_encoder(MetadataEncoderConfig(I, text_dim=10, d_model=16, fusion="cross"), features)
+
+
+def fake_movielens_data(items: int = I):
+    """What capstone_settings reads of a BenchData for ML-100K (no download, no text embeddings)."""
+    return types.SimpleNamespace(name="ml100k", world=None, movielens=object(), split=types.SimpleNamespace(num_items=items))
 
 
 def test_sweep_variants_change_only_what_they_name():
-    from course_lib.models.capstone.bench import capstone_settings
-    from course_lib.models.capstone.sweep import parse_variant
-
-    full = capstone_settings("ml100k", "full")
-    assert parse_variant("base").settings == full
-    variant = parse_variant("layers=2,heads=4,lr=1e-3,stride=25,fusion=sum", epochs=7)
-    assert (variant.settings.shape.n_layers, variant.settings.shape.n_heads) == (2, 4)
-    assert variant.settings.shape.d_model == full.shape.d_model
-    assert (variant.settings.config.lr, variant.settings.config.epochs, variant.settings.config.patience) == (1e-3, 7, 7)
-    assert (variant.settings.stride, variant.fusion) == (25, "sum")
+    data = fake_movielens_data()
+    full = capstone_settings(data, "full")
+    assert parse_variant("base", data).settings == full
+    variant = parse_variant("layers=2,heads=4,lr=1e-3,stride=25,fusion=sum", data, epochs=7).settings
+    assert (variant.model.n_layers, variant.model.n_heads) == (2, 4)
+    assert variant.model.d_model == full.model.d_model
+    assert (variant.train.lr, variant.train.epochs, variant.train.patience) == (1e-3, 7, 7)
+    assert (variant.windows.stride, variant.items.fusion) == (25, "sum")
+    wider = parse_variant("D=32,L=20", data).settings  # D and L each change two places that must agree
+    assert (wider.model.d_model, wider.items.d_model, wider.model.max_len, wider.windows.max_len) == (32, 32, 20, 20)
     with pytest.raises(ValueError, match="unknown variant key 'depth'.*known keys: layers"):
-        parse_variant("depth=2")
+        parse_variant("depth=2", data)
     with pytest.raises(ValueError, match="key=value"):
-        parse_variant("layers")
+        parse_variant("layers", data)
 
 
-def test_build_capstone_passes_the_fusion_to_the_movielens_encoder(monkeypatch):
-    import types
-
-    from course_lib.data import movielens
-    from course_lib.models import text_sasrec
-    from course_lib.models.capstone import bench as capstone_bench
-    from course_lib.models.capstone import metadata_encoder
-
-    monkeypatch.setattr(movielens, "load_movielens_100k", lambda verbose=False: types.SimpleNamespace(items=None))
-    monkeypatch.setattr(text_sasrec, "ml100k_text_embeddings", lambda item_ids: None)
-    monkeypatch.setattr(metadata_encoder, "movielens_features", lambda items, item_ids, text: toy_metadata())
-    data = types.SimpleNamespace(name="ml100k", split=types.SimpleNamespace(item_ids=None))
-    assert capstone_bench.build_capstone(data, SHAPE, fusion="sum").item_encoder.config.fusion == "sum"
-    with pytest.raises(ValueError, match="fusion must be 'gated' or 'sum'"):
-        capstone_bench.build_capstone(data, SHAPE, fusion="cross")  # ShopWorld's fusions are not MovieLens's
+def test_capstone_settings_pass_the_fusion_to_the_movielens_encoder():
+    settings = capstone_settings(fake_movielens_data(), "notebook", fusion="sum")
+    assert isinstance(settings.items, MetadataEncoderConfig) and settings.items.fusion == "sum"
+    assert settings.items.d_model == settings.model.d_model == 64
+    with pytest.raises(ValueError, match="modalities is for ShopWorld"):
+        capstone_settings(fake_movielens_data(), "notebook", modalities=("id",))

@@ -55,7 +55,8 @@ def test_leave_one_out_cut():
     assert raw[split.train_sequence(0)].tolist() == [40, 10]  # short user: training only
     counts = split.train_item_counts()
     assert counts[PAD_ID] == 0 and counts.sum() == 6  # 4 + 2 training events
-    assert counts[split.to_item_id([10])[0]] == 2 and counts[split.to_item_id([60])[0]] == 0
+    course_id = {int(raw): i for i, raw in enumerate(split.item_ids) if i != PAD_ID}  # original id -> course id
+    assert counts[course_id[10]] == 2 and counts[course_id[60]] == 0
 
 
 def test_catalogue_keeps_items_without_events():
@@ -104,9 +105,9 @@ def test_evaluation_batches(stage):
         for row, u in enumerate(batch.users.tolist()):
             history, times, target, when = split.stage_input(u, stage)
             assert batch.targets[row] == target and batch.target_times[row] == when
-            real = batch.history[row][batch.history_mask[row]].tolist()
-            assert real == history[-4:].tolist()  # newest last (right-aligned)
-            assert batch.history_times[row][batch.history_mask[row]].tolist() == times[-4:].tolist()
+            is_real = batch.history[row] != PAD_ID
+            assert batch.history[row][is_real].tolist() == history[-4:].tolist()  # newest last (right-aligned)
+            assert batch.history_times[row][is_real].tolist() == times[-4:].tolist()
             seen = batch.seen[row][batch.seen[row] != PAD_ID].tolist()
             assert seen == history.tolist()  # the full input history, not cut to max_len
 
@@ -166,6 +167,5 @@ def test_batch_checks_shapes_and_moves():
               history_times=torch.zeros(2, 3, dtype=torch.long))
     b = Batch(users=torch.zeros(2, dtype=torch.long), history=torch.tensor([[0, 3], [1, 2]]),
               history_times=torch.zeros(2, 2, dtype=torch.long))
-    assert b.history_mask.tolist() == [[False, True], [True, True]]
     assert b.to("cpu").history.equal(b.history) and len(b) == 2
     assert b.excluded is b.history

@@ -6,13 +6,13 @@ import math
 
 import pytest
 import torch
+from checker_support import not_answered, verdict
 
 from course_lib import PAD_ID
 from course_lib.attention import causal_mask, combine_masks, padding_mask, scaled_dot_product_attention
 from course_lib.exercises import attention as checkers
 from course_lib.exercises.attention import check_causal_padding_mask, check_masked_attention
 from course_lib.exercises.core import Status, run_check
-from checker_support import not_answered, verdict
 
 
 def test_public_api():
@@ -173,7 +173,7 @@ def test_masked_attention_crashing_code_is_reported_not_raised(capsys):
 
 def test_reference_cases_contain_fully_masked_rows():
     """The checker would not test the trap if its cases had no empty rows."""
-    for q, k, v, mask in checkers._attention_cases():
+    for q, k, _v, mask in checkers._attention_cases():
         full = torch.broadcast_to(mask, (q @ k.transpose(-2, -1)).shape)  # (..., Lq, Lk)
         assert (~full.any(dim=-1)).any() and full.any(dim=-1).any()
 

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from course_lib.exercises.dot_products import check_cosine_scores, check_top_k_items
 from checker_support import not_answered, verdict
 
+from course_lib.exercises.dot_products import check_cosine_scores, check_top_k_items
 
 # --- exercise 1: cosine score matrix -------------------------------------------------
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from checker_support import not_answered, verdict
 
 from course_lib import PAD_ID
 from course_lib.attention import masked_softmax
 from course_lib.exercises.interests import check_multi_interest_pooling, check_time_bucket
-from checker_support import not_answered, verdict
 
 
 def _bucket(gaps, unit, n):

@@ -7,12 +7,12 @@ import math
 
 import pytest
 import torch
+from checker_support import not_answered
 
 from course_lib.exercises.multi_head import check_merge_heads, check_split_heads, check_torch_attn_mask
 from course_lib.exercises.transformer import check_greedy_decode, check_pre_ln_block, check_sinusoidal_positions
 from course_lib.layers import merge_heads, sinusoidal_positions, split_heads
 from course_lib.toy_tasks import greedy_decode
-from checker_support import not_answered
 
 
 def _decode_from_first_position(model, prompt, n_new):

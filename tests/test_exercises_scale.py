@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from checker_support import verdict
 
 from course_lib.exercises.scale import check_kv_cache_bytes, check_online_logsumexp
-from checker_support import verdict
 
 
 def online_logsumexp(scores, chunk_size):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from checker_support import not_answered, verdict
 
 from course_lib.attention import masked_softmax
 from course_lib.exercises.core import Status
 from course_lib.exercises.softmax import check_stable_softmax, check_top_k_attention
-from checker_support import not_answered, verdict
-
 
 # --- exercise 1: stable softmax with temperature ---------------------------------------
 

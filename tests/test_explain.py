@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import pytest
 import torch
+from factories import history_batch as _batch
 from torch import Tensor, nn
 
 from course_lib import PAD_ID
 from course_lib.data import Batch
 from course_lib.data.noise import add_noise, noisy_batch
 from course_lib.explain import (
-    din_attention,
+    attention_importance,
     erasure_importance,
     gradient_x_input,
     ground_truth_labels,
     importance_auc,
+    layer_attention,
     mass_on_truth,
-    sasrec_attention,
     uniform_mass_on_truth,
 )
-from course_lib.models import DIN, DINConfig, SASRec, SASRecConfig
+from course_lib.models import DIN, DINConfig, GRURec, GRURecConfig, SASRec, SASRecConfig
 
 
 class SumModel(nn.Module):
@@ -34,6 +35,10 @@ class SumModel(nn.Module):
             self.item_embedding.weight[PAD_ID].zero_()
         self.w = nn.Parameter(torch.randn(dim, generator=g))
 
+    @property
+    def history_lookup(self) -> nn.Module:  # what gradient x input hooks by default
+        return self.item_embedding
+
     def score(self, batch: Batch, items: Tensor) -> Tensor:
         pooled = self.item_embedding(batch.history).sum(1)  # (B, D)
         cand = self.item_embedding(items)  # (B, N, D)
@@ -46,10 +51,6 @@ class SquareModel(SumModel):
     def score(self, batch: Batch, items: Tensor) -> Tensor:
         pooled = self.item_embedding(batch.history).sum(1)  # (B, D)
         return ((pooled @ self.w) ** 2)[:, None].expand(-1, items.shape[1])
-
-
-def _batch(history: Tensor) -> Batch:
-    return Batch(users=torch.arange(len(history)), history=history, history_times=torch.zeros_like(history))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -93,13 +94,19 @@ def test_erasure_and_attention_on_din_and_sasrec() -> None:
         with torch.no_grad():
             drop = din.score(batch, targets[:, None])[b, 0] - din.score(_batch(cut), targets[:, None])[b, 0]
         torch.testing.assert_close(erased[b, l], drop)
-    weights = din_attention(din, batch, targets)
+    weights = attention_importance(din, batch, targets)
     assert weights.shape == (2, 6) and weights[0, :2].abs().max() == 0
     torch.testing.assert_close(weights.sum(1), torch.ones(2))
+    with torch.no_grad():
+        _, by_hand = din.eval().target_attention(history, targets[:, None])  # (B, H, 1, L)
+    torch.testing.assert_close(weights, by_hand.mean(1)[:, 0])
     sasrec = SASRec(SASRecConfig(num_items=20, max_len=6, d_model=8, n_heads=2, n_layers=2))
-    row = sasrec_attention(sasrec, batch)
-    assert row.shape == (2, 6) and row[0, :2].abs().max() == 0
-    torch.testing.assert_close(row.sum(1), torch.ones(2))
+    for layer in (0, 1, -1):
+        row = layer_attention(sasrec, batch, layer=layer)
+        assert row.shape == (2, 6) and row[0, :2].abs().max() == 0
+        torch.testing.assert_close(row.sum(1), torch.ones(2))
+    # a SASRec's own explanation is the last layer's newest row, whatever the target
+    torch.testing.assert_close(attention_importance(sasrec, batch, targets), layer_attention(sasrec, batch))
     assert sasrec.training  # the mode is restored
     gxi = gradient_x_input(sasrec, batch, targets)
     assert gxi.shape == (2, 6) and gxi[0, :2].abs().max() == 0 and gxi[0, 2:].abs().min() > 0
@@ -142,8 +149,9 @@ def test_agreement_auc_matches_sklearn() -> None:
 
 
 def test_ground_truth_labels_line_up_with_the_history() -> None:
-    from course_lib.data import evaluation_batches, temporal_leave_one_out
     import pandas as pd
+
+    from course_lib.data import evaluation_batches, temporal_leave_one_out
 
     events = pd.DataFrame(
         {"user": [0] * 5 + [1] * 4, "item": [1, 2, 3, 4, 5, 2, 6, 3, 1], "timestamp": list(range(9)),
@@ -186,18 +194,22 @@ def test_noise_rate_and_avoid() -> None:
     assert not (noisy[flipped] == 7).any()
     other, _ = add_noise(history, 1.0, 10, torch.Generator().manual_seed(4), avoid=avoid)
     assert not torch.equal(noisy, other)  # a different seed, different noise
-    batch = Batch(users=torch.arange(400), history=history, history_times=torch.zeros_like(history),
-                  targets=torch.full((400,), 7), seen=history)
+    batch = _batch(history, targets=torch.full((400,), 7), seen=history)
     out = noisy_batch(batch, 1.0, 10, torch.Generator().manual_seed(3))
     assert torch.equal(out.history, noisy) and torch.equal(out.seen, history)
     with pytest.raises(ValueError, match="rate"):
         add_noise(history, 1.5, 10, torch.Generator())
 
 
-def test_targets_shape_is_checked() -> None:
+def test_targets_shape_is_checked_and_models_without_attention_say_so() -> None:
     model = SumModel(5, 3, 0)
     with pytest.raises(ValueError, match="targets must be"):
         erasure_importance(model, _batch(torch.tensor([[1, 2]])), torch.tensor([[1]]))
+    gru = GRURec(GRURecConfig(5, d_model=4))
+    with pytest.raises(NotImplementedError, match="GRURec has no attention"):
+        attention_importance(gru, _batch(torch.tensor([[1, 2]])), torch.tensor([3]))
+    with pytest.raises(ValueError, match="names no module"):
+        gradient_x_input(gru, _batch(torch.tensor([[1, 2]])), torch.tensor([3]))
 
 
 def test_trust_checkers(capsys: pytest.CaptureFixture[str]) -> None:
@@ -238,13 +250,13 @@ def test_gradient_x_input_is_the_directional_derivative_on_real_models(kind: str
     for b, l in [(0, 1), (0, 4), (1, 0), (1, 2)]:
         values = []
         for a in (1 + eps, 1 - eps):
-            def scale(module, inputs, output, a=a):
+            def scale(module, inputs, output, a=a, b=b, l=l):
                 if inputs[0] is batch.history:
                     output = output.clone()
                     output[b, l] *= a
                     return output
                 return None
-            handle = model.item_embedding.register_forward_hook(scale)
+            handle = model.history_lookup.register_forward_hook(scale)
             with torch.no_grad():
                 values.append(model.score(batch, targets[:, None])[b, 0])
             handle.remove()

@@ -70,3 +70,13 @@ def test_learned_module_shapes_positions_and_gradients() -> None:
         module(torch.zeros(1, 11, 4))
     with pytest.raises(TypeError, match="integer"):
         module(x, positions=torch.zeros(5))
+
+
+def test_slots_counted_from_the_newest_or_the_oldest_event():
+    from course_lib.layers import positions_from_newest, positions_from_oldest
+
+    assert positions_from_newest(4).tolist() == [3, 2, 1, 0]
+    real = torch.tensor([[False, False, True, True, True], [True, True, True, True, True], [False] * 5])
+    assert positions_from_oldest(real).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4], [0, 0, 0, 0, 0]]
+    with pytest.raises(ValueError, match="bool"):
+        positions_from_oldest(real.long())

@@ -1,135 +1,188 @@
-"""No model sees a validation or test item during training: a leakage test on the batches.
+"""No model sees a validation or test item during training: a leakage test on the benchmark's real path.
 
-Checked on the exact training data the benchmark feeds each model (MF's pairs, the GRU's and
-SASRec's windows, in both modes), on ML-100K itself and on a synthetic split where changing
-every validation and test item must leave the training batches bit-for-bit unchanged.
+Every entry of ``course_lib.bench.MODELS``, on every dataset it trains on and in both modes, is
+trained through its own ``train`` with the shared loop's ``fit`` replaced by a recorder: the test
+sees exactly the training examples and validation batches ``fit`` would receive. It asserts
+
+* no training input or target of a user is that user's validation or test item, and every one of
+  them is one of the user's training events;
+* the validation inputs hold no test item (and no validation target);
+* replacing every validation and test item leaves what ``fit`` receives bit-for-bit unchanged;
+
+and a negative control swaps in windows cut from the *whole* sequence (the classic bug) and
+checks that the detector fires, so the test is known to watch the path the benchmark takes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from factories import random_split
 
 from course_lib import PAD_ID
-from course_lib.bench import gru_settings, sasrec_settings, sequence_training_data
-from course_lib.data import SequenceSplit, evaluation_batches, temporal_leave_one_out, training_pairs, training_windows
+from course_lib.bench import MODELS, BenchData, load_dataset
+from course_lib.bench import run as bench_run
+from course_lib.data import SequenceSplit, evaluation_batches, training_pairs, training_windows
+from course_lib.training import TrainResult
+
+CASES = [(entry.name, dataset, mode) for entry in MODELS for dataset in entry.datasets for mode in ("notebook", "full")]
 
 
-def synthetic_split(seed: int = 0, users: int = 30, items: int = 40) -> SequenceSplit:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for user in range(users):
-        n = int(rng.integers(2, 25))  # some users too short to be evaluated
-        chosen = rng.choice(np.arange(1, items + 1), size=n, replace=False)
-        rows += [(user, int(item), 4, t) for t, item in enumerate(chosen)]
-    return temporal_leave_one_out(pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"]))
+@pytest.fixture(scope="module")
+def datasets() -> dict[str, BenchData]:
+    return {name: load_dataset(name) for name in ("ml100k", "shopworld")}
 
 
-def benchmark_builders():
-    """The training data the benchmark feeds each trainable model (name, split -> examples)."""
-    builders = [("MF pairs", training_pairs)]
-    for name, settings in (("SASRec", sasrec_settings), ("GRU", gru_settings)):
-        for mode in ("notebook", "full"):
-            builders.append((f"{name} {mode}", lambda split, s=settings(mode): sequence_training_data(split, s)))
-    return builders
+@dataclasses.dataclass
+class Received:
+    """What the shared loop was given in one benchmark run."""
+
+    model: torch.nn.Module
+    examples: object | None = None  # TrainingExamples, or None when nothing was trained
+    valid: list | None = None
 
 
-def training_data_builders():
-    """The benchmark's training data and other window settings (name, split -> examples)."""
-    builders = benchmark_builders()
-    for max_len, stride in ((5, 1), (5, 3), (8, 8)):
-        builders.append((f"windows L={max_len} stride={stride}", lambda split, m=max_len, s=stride: training_windows(split, max_len=m, stride=s)))
-    builders.append(("windows include_first", lambda split: training_windows(split, max_len=6, stride=2, include_first=True)))
-    return builders
+def run_entry(name: str, data: BenchData, mode: str, monkeypatch: pytest.MonkeyPatch) -> Received:
+    """Train one benchmark entry with ``fit`` replaced by a recorder."""
+    seen: dict = {}
+
+    def recorder(model, examples, valid_batches, *, config, device):
+        seen.update(examples=examples, valid=list(valid_batches))
+        return TrainResult(best_epoch=0, best_score=0.0, epochs_run=0, seconds=0.0)
+
+    monkeypatch.setattr(bench_run, "fit", recorder)
+    entry = next(m for m in MODELS if m.name == name)
+    run = entry.train(data, mode, 0, torch.device("cpu"))
+    return Received(run.model, seen.get("examples"), seen.get("valid"))
 
 
-def per_user_items(examples) -> dict[int, set[int]]:
+def held_out(split: SequenceSplit, user: int) -> set[int]:
+    """The validation and test items of a user (none for users too short to be evaluated)."""
+    sequence = split.sequences[user]
+    return set(sequence[-2:].tolist()) if len(sequence) >= 3 else set()
+
+
+def items_per_user(examples) -> dict[int, set[int]]:
     """Every item id a user's training examples contain, as input or as target."""
-    users, items = [], []
+    found: dict[int, set[int]] = {}
     for field in (examples.history, examples.seq_targets, examples.targets):
         if field is None:
             continue
         field = field if field.ndim == 2 else field[:, None]  # (N, L) or (N, 1)
-        users.append(examples.users[:, None].expand_as(field).reshape(-1))
-        items.append(field.reshape(-1))
-    users, items = torch.cat(users), torch.cat(items)
-    keep = items != PAD_ID
-    pairs = np.unique(torch.stack([users[keep], items[keep]], dim=1).numpy(), axis=0)  # distinct (user, item)
-    seen: dict[int, set[int]] = {}
-    for user, item in pairs.tolist():
-        seen.setdefault(user, set()).add(item)
-    return seen
+        users = examples.users[:, None].expand_as(field)
+        keep = field != PAD_ID
+        for user, item in zip(users[keep].tolist(), field[keep].tolist()):
+            found.setdefault(user, set()).add(item)
+    return found
 
 
-def with_new_holdout(split: SequenceSplit, num_items: int, seed: int) -> SequenceSplit:
-    """The same split with every evaluable user's validation and test items replaced."""
+def leaks(split: SequenceSplit, examples) -> list[int]:
+    """Users whose training examples hold one of their validation or test items."""
+    return sorted(u for u, items in items_per_user(examples).items() if items & held_out(split, u))
+
+
+def with_new_holdout(data: BenchData, seed: int) -> BenchData:
+    """The same data with every evaluable user's validation and test items replaced by other items."""
     rng = np.random.default_rng(seed)
     sequences = []
-    for seq in split.sequences:
-        seq = seq.copy()
-        if len(seq) >= 3:
-            seq[-2:] = rng.integers(1, num_items + 1, size=2)
-        sequences.append(seq)
-    return SequenceSplit(tuple(sequences), split.times, split.rows, split.user_ids, split.item_ids)
+    for sequence in data.split.sequences:
+        sequence = sequence.copy()
+        if len(sequence) >= 3:
+            sequence[-2:] = rng.integers(1, data.split.num_items + 1, size=2)
+        sequences.append(sequence)
+    split = dataclasses.replace(data.split, sequences=tuple(sequences))
+    length = data.valid[0].history.shape[1]
+    valid, test = evaluation_batches(split, "valid", max_len=length), evaluation_batches(split, "test", max_len=length)
+    return dataclasses.replace(data, split=split, valid=valid, test=test)
 
 
-@pytest.mark.parametrize("name, build", training_data_builders(), ids=[n for n, _ in training_data_builders()])
-def test_changing_validation_and_test_items_leaves_training_batches_unchanged(name, build):
-    split = synthetic_split()
-    changed = with_new_holdout(split, split.num_items, seed=1)
-    assert any(not np.array_equal(a, b) for a, b in zip(split.sequences, changed.sequences))
-    before, after = build(split), build(changed)
+@pytest.mark.parametrize("name, dataset, mode", CASES, ids=[f"{n}-{d}-{m}" for n, d, m in CASES])
+def test_what_fit_receives_holds_no_validation_or_test_item(name, dataset, mode, datasets, monkeypatch):
+    data = datasets[dataset]
+    split = data.split
+    assert all(len(np.unique(s)) == len(s) for s in split.sequences), "no user repeats an item in these datasets"
+    received = run_entry(name, data, mode, monkeypatch)
+    if received.examples is None:  # counted, not trained: popularity reads training events only
+        train_counts = torch.from_numpy(split.train_item_counts()).float()
+        assert torch.equal(received.model.counts, train_counts)
+        return
+    assert not leaks(split, received.examples), f"{name}: users see their validation/test item in training"
+    for user, items in items_per_user(received.examples).items():
+        assert items <= set(split.train_sequence(user).tolist()), f"{name}: user {user} trains on a non-training event"
+    for batch in received.valid:  # validation input = training events only
+        for row, user in enumerate(batch.users.tolist()):
+            test_item = int(split.sequences[user][-1])
+            assert test_item not in batch.history[row].tolist() and test_item not in batch.seen[row].tolist()
+            assert int(batch.targets[row]) == int(split.sequences[user][-2])
+            assert int(batch.targets[row]) not in batch.history[row].tolist()
+
+
+@pytest.mark.parametrize("name, dataset, mode", CASES, ids=[f"{n}-{d}-{m}" for n, d, m in CASES])
+def test_changing_validation_and_test_items_changes_nothing_fit_receives(name, dataset, mode, datasets, monkeypatch):
+    data = datasets[dataset]
+    changed = with_new_holdout(data, seed=1)
+    assert any(not np.array_equal(a, b) for a, b in zip(data.split.sequences, changed.split.sequences))
+    before, after = run_entry(name, data, mode, monkeypatch), run_entry(name, changed, mode, monkeypatch)
+    if before.examples is None:
+        assert torch.equal(before.model.counts, after.model.counts)
+        return
     for field in ("users", "history", "history_times", "seq_targets", "targets"):
-        a, b = getattr(before, field), getattr(after, field)
+        a, b = getattr(before.examples, field), getattr(after.examples, field)
         assert (a is None) == (b is None)
         if a is not None:
             assert torch.equal(a, b), f"{name}: training field {field!r} depends on a validation/test item"
-    batches_a = list(before.batches(7, torch.Generator().manual_seed(0)))
-    batches_b = list(after.batches(7, torch.Generator().manual_seed(0)))
-    assert all(torch.equal(x.history, y.history) for x, y in zip(batches_a, batches_b))
+    for x, y in zip(before.valid, after.valid):  # validation inputs do not depend on the test items either
+        assert torch.equal(x.history, y.history) and torch.equal(x.seen, y.seen)
 
 
-@pytest.fixture(scope="module")
-def ml_split() -> SequenceSplit:
-    from course_lib.data import load_movielens_100k
-
-    ml = load_movielens_100k(verbose=False)
-    return temporal_leave_one_out(ml.interactions, catalogue=ml.items.index)
-
-
-def leaking_users(split: SequenceSplit, examples) -> list[int]:
-    seen = per_user_items(examples)
-    return [u for u, items in seen.items() if len(split.sequences[u]) >= 3 and set(split.sequences[u][-2:].tolist()) & items]
+def whole_sequence_windows(split: SequenceSplit, *, max_len: int, stride: int | None = None) -> object:
+    """The classic bug: windows over each user's *whole* sequence, validation and test events included."""
+    whole = dataclasses.replace(
+        split,
+        sequences=tuple(np.concatenate([s, s[-2:]]) if len(s) >= 3 else s for s in split.sequences),
+        times=tuple(np.concatenate([t, t[-2:]]) if len(t) >= 3 else t for t in split.times),
+    )  # train_sequence (all but the last two events) now ends with the held-out items
+    return training_windows(whole, max_len=max_len, stride=stride)
 
 
-def test_the_leak_detector_catches_windows_over_the_full_sequence():
-    """Negative control: windows cut from the *whole* sequence (a classic bug) are caught."""
-    split = synthetic_split()
-    full = SequenceSplit(
-        tuple(np.concatenate([s, s[-2:]]) for s in split.sequences),  # train_sequence now ends with the held-out items
-        tuple(np.concatenate([t, t[-2:]]) for t in split.times),
-        split.rows, split.user_ids, split.item_ids,
-    )
-    assert leaking_users(split, training_windows(full, max_len=5)), "the detector must flag held-out items"
+@pytest.mark.parametrize("name", ["SASRec", "DIN", "BERT4Rec", "Capstone"])
+def test_negative_control_the_detector_sees_a_leak_on_the_benchmarks_path(name, datasets, monkeypatch):
+    """Cutting windows from the whole sequence inside the benchmark must be caught by the test above."""
+    monkeypatch.setattr(bench_run, "training_windows", whole_sequence_windows)
+    data = datasets["shopworld"]
+    received = run_entry(name, data, "notebook", monkeypatch)
+    assert leaks(data.split, received.examples), "the leak detector must flag held-out items on the benchmark's path"
 
 
-@pytest.mark.parametrize("name, build", benchmark_builders(), ids=[n for n, _ in benchmark_builders()])
-def test_no_training_example_contains_a_users_validation_or_test_item(name, build, ml_split):
-    """On ML-100K (each user rates an item once) no training batch holds a held-out item of its user."""
-    split = ml_split
-    assert all(len(np.unique(s)) == len(s) for s in split.sequences), "ML-100K has no repeated (user, item) events"
-    examples = build(split)
-    seen = per_user_items(examples)
-    leaks = leaking_users(split, examples)
-    assert not leaks, f"{name}: users {leaks[:5]} see their validation/test item in training"
-    assert all(items <= set(split.train_sequence(u).tolist()) for u, items in seen.items())
+WINDOW_SETTINGS = [(5, 1), (5, 3), (8, 8), (8, None)]
 
 
-def test_evaluation_inputs_hold_no_evaluation_target(ml_split):
+@pytest.mark.parametrize("max_len, stride", WINDOW_SETTINGS)
+def test_windows_and_pairs_of_any_setting_ignore_validation_and_test_items(max_len, stride):
+    """The split's own builders, for settings the benchmark does not use (every prefix, overlaps, include_first)."""
+    split = random_split(0, users=30, items=40, events=(2, 25))  # some users too short to be evaluated
+    rng = np.random.default_rng(1)
+    changed = dataclasses.replace(split, sequences=tuple(
+        np.concatenate([s[:-2], rng.integers(1, split.num_items + 1, size=2)]) if len(s) >= 3 else s for s in split.sequences
+    ))
+    for build in (
+        lambda sp: training_windows(sp, max_len=max_len, stride=stride),
+        lambda sp: training_windows(sp, max_len=max_len, stride=stride, include_first=True),
+        training_pairs,
+    ):
+        before, after = build(split), build(changed)
+        assert not leaks(split, before)
+        for field in ("users", "history", "history_times", "seq_targets", "targets"):
+            a, b = getattr(before, field), getattr(after, field)
+            assert (a is None) == (b is None) and (a is None or torch.equal(a, b)), field
+
+
+def test_evaluation_inputs_hold_no_evaluation_target(datasets):
     """The validation input holds no validation target, the test input no test target."""
-    split = ml_split
+    split = datasets["ml100k"].split
     for stage, cut in (("valid", 2), ("test", 1)):
         for batch in evaluation_batches(split, stage):
             targets = torch.tensor([split.sequences[u][-cut] for u in batch.users.tolist()])

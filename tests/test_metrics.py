@@ -7,16 +7,16 @@ import math
 import numpy as np
 import pytest
 import torch
+from factories import history_batch
 from sklearn.metrics import ndcg_score, roc_auc_score
 
 from course_lib import PAD_ID
-from course_lib.data import Batch
 from course_lib.metrics import (
     Evaluation,
     evaluate,
     evaluate_sampled,
     exclusion_mask,
-    ndcg_at_k_single,
+    ndcg,
     sample_negatives,
     target_aucs,
     target_ranks,
@@ -84,7 +84,7 @@ def test_ndcg_matches_scikit_learn(seed):
     scores, targets, excluded = random_case(seed, levels=4)
     ranks = target_ranks(scores, targets, excluded)
     for k in (1, 3, 10):
-        ours = [ndcg_at_k_single(int(r), k) for r in ranks]
+        ours = [ndcg(ranks[b : b + 1], k) for b in range(len(ranks))]  # the library's NDCG@K, user by user
         for b in range(len(targets)):
             keep = [i for i in range(scores.shape[1]) if (i + 1) not in set(excluded[b].tolist()) or i + 1 == targets[b]]
             y_true = np.zeros((1, len(keep)))
@@ -133,14 +133,7 @@ class FixedScores(Recommender):
 
 
 def make_batch(scores, targets, excluded):
-    b = len(targets)
-    return Batch(
-        users=torch.arange(b),
-        history=excluded,
-        history_times=torch.zeros_like(excluded),
-        targets=targets,
-        seen=excluded,
-    )
+    return history_batch(excluded, targets=targets, seen=excluded)
 
 
 def test_evaluate_uses_score_all_and_the_same_rules():

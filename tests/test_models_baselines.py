@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from factories import random_split
 
 from course_lib import PAD_ID
-from course_lib.data import evaluation_batches, temporal_leave_one_out, training_pairs, training_windows
+from course_lib.data import evaluation_batches, training_pairs, training_windows
 from course_lib.metrics import evaluate
 from course_lib.models import MatrixFactorization, MFConfig, Popularity, Recommender
 
 
-def small_split(seed=0, users=40, items=25):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(users):
-        n = int(rng.integers(4, 12))
-        chosen = rng.choice(np.arange(1, items + 1), size=n, replace=False, p=None)
-        rows += [(u, int(i), 1, t) for t, i in enumerate(chosen)]
-    return temporal_leave_one_out(pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"]))
+def small_split(seed=0):
+    return random_split(seed, users=40, items=25, events=(4, 12))
 
 
 def test_popularity_counts_training_events_only():
@@ -54,7 +48,7 @@ def test_validation_and_test_targets_do_not_change_popularity():
 def test_mf_score_and_score_all_agree_and_shapes(seed):
     torch.manual_seed(seed)
     split = small_split(seed)
-    mf = MatrixFactorization(MFConfig(split.num_users, split.num_items, dim=8))
+    mf = MatrixFactorization(MFConfig(split.num_users, split.num_items, d_model=8))
     batch = evaluation_batches(split, "valid")[0]
     all_scores = mf.score_all(batch)
     assert all_scores.shape == (len(batch), split.num_items)
@@ -66,7 +60,7 @@ def test_mf_score_and_score_all_agree_and_shapes(seed):
 def test_mf_loss_is_full_softmax_cross_entropy_and_learns():
     torch.manual_seed(0)
     split = small_split(2)
-    mf = MatrixFactorization(MFConfig(split.num_users, split.num_items, dim=16))
+    mf = MatrixFactorization(MFConfig(split.num_users, split.num_items, d_model=16))
     pairs = training_pairs(split)
     batch = next(pairs.batches(32, torch.Generator().manual_seed(0)))
     logits = mf.user_embedding(batch.users) @ mf.item_embedding.weight[1:].T
@@ -88,7 +82,7 @@ def test_mf_loss_is_full_softmax_cross_entropy_and_learns():
 
 def test_models_hold_no_device_and_follow_the_batch():
     split = small_split()
-    for model in (Popularity.from_split(split), MatrixFactorization(MFConfig(split.num_users, split.num_items, dim=4))):
+    for model in (Popularity.from_split(split), MatrixFactorization(MFConfig(split.num_users, split.num_items, d_model=4))):
         assert isinstance(model, Recommender)
         assert not any(isinstance(v, torch.device) for v in vars(model).values())
         ev = evaluate(model, evaluation_batches(split, "test"), device="cpu")
@@ -99,7 +93,7 @@ def test_models_hold_no_device_and_follow_the_batch():
 def test_mf_on_cuda_matches_cpu():
     torch.manual_seed(0)
     split = small_split()
-    mf = MatrixFactorization(MFConfig(split.num_users, split.num_items, dim=8))
+    mf = MatrixFactorization(MFConfig(split.num_users, split.num_items, d_model=8))
     batches = evaluation_batches(split, "test")
     cpu = evaluate(mf, batches, device="cpu").ranks
     gpu = evaluate(mf.to("cuda"), batches, device="cuda").ranks

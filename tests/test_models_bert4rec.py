@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
+from factories import history_batch as as_batch
+from factories import random_split
 
 from course_lib import PAD_ID
-from course_lib.data import Batch, evaluation_batches, temporal_leave_one_out, training_windows
+from course_lib.data import evaluation_batches, training_windows
 from course_lib.metrics import evaluate
 from course_lib.models.base import Recommender
 from course_lib.models.bert4rec import BERT4Rec, BERT4RecConfig, append_mask_token, cloze, mask_token_id
@@ -31,17 +31,8 @@ def right_aligned(seed: int, *, size: int = 5, length: int = 10) -> torch.Tensor
     return history
 
 
-def as_batch(history: torch.Tensor, **fields) -> Batch:
-    return Batch(users=torch.arange(len(history)), history=history, history_times=torch.zeros_like(history), **fields)
-
-
-def small_split(seed=0, users=30, items=ITEMS):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(users):
-        chosen = rng.choice(np.arange(1, items + 1), size=int(rng.integers(5, 20)), replace=False)
-        rows += [(u, int(i), t) for t, i in enumerate(chosen)]
-    return temporal_leave_one_out(pd.DataFrame(rows, columns=["user", "item", "timestamp"]))
+def small_split(seed=0):
+    return random_split(seed, users=30, items=ITEMS, events=(5, 20))
 
 
 def test_mask_id_is_one_past_the_catalogue_and_never_scored():
@@ -120,8 +111,9 @@ def test_attention_is_bidirectional_not_causal():
     changed = tokens.clone()
     changed[:, 7:] = (changed[:, 7:] % ITEMS) + 1
     with torch.no_grad():
-        before, weights = model(tokens, return_attention=True)
+        before, weights = model.encode(tokens)
         after = model(changed)
+    torch.testing.assert_close(model(tokens), before)
     assert not torch.allclose(after[:, :7], before[:, :7])
     assert weights.shape == (3, 2, 2, 10, 10)  # (B, n_layers, H, L, L)
     assert torch.all(weights.triu(diagonal=1).sum(dim=(-1, -2)) > 0)  # attention above the diagonal: the future
@@ -131,8 +123,9 @@ def test_attention_weights_ignore_padding_and_sum_to_one():
     model = make_model(5)
     batch = as_batch(right_aligned(5))
     with torch.no_grad():
-        scores, weights = model.score_all(batch, return_attention=True)
+        scores, weights = model.score_all(batch), model.attention(batch).layers
     tokens = model.prediction_input(batch)
+    torch.testing.assert_close(weights, model.encode(tokens)[1])
     pad = tokens == PAD_ID  # (B, L)
     assert torch.all(weights.permute(0, 4, 1, 2, 3)[pad] == 0)  # no query attends a padding key
     real_rows = weights.permute(0, 3, 1, 2, 4)[~pad]  # (real positions, layers, H, L)

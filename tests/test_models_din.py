@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
+from factories import history_batch, random_split
 
 from course_lib import PAD_ID
-from course_lib.attention import padding_mask
-from course_lib.data import Batch, evaluation_batches, temporal_leave_one_out, training_windows
+from course_lib.attention import causal_mask, masked_softmax, padding_mask
+from course_lib.data import Batch, evaluation_batches, training_windows
 from course_lib.metrics import evaluate
 from course_lib.models.base import Recommender
 from course_lib.models.din import DIN, DINConfig
 
 
-def make_model(seed: int, *, items: int = 30, d_model: int = 8, n_heads: int = 1, pooling: str = "attention") -> DIN:
+def make_model(
+    seed: int, *, items: int = 30, d_model: int = 8, n_heads: int = 1, pooling: str = "attention", recency: bool = False,
+    score_chunk: int = 512,
+) -> DIN:
     torch.manual_seed(seed)
-    model = DIN(DINConfig(items, d_model=d_model, n_heads=n_heads, pooling=pooling, num_negatives=5, dropout=0.0))
+    config = DINConfig(items, d_model=d_model, n_heads=n_heads, pooling=pooling, num_negatives=5, dropout=0.0, recency=recency,
+                       max_len=12, score_chunk=score_chunk)
+    model = DIN(config)
     with torch.no_grad():  # larger, random weights everywhere, so that every term matters
         model.item_embedding.weight[1:].normal_()
         model.item_bias.normal_()
-        model.attention.out_proj.bias.normal_()
+        model.attention_layer.out_proj.bias.normal_()
+        if recency:
+            model.recency.embedding.weight.normal_()
     return model.eval()
 
 
@@ -30,28 +36,23 @@ def make_batch(seed: int, *, size: int = 4, length: int = 7, items: int = 30) ->
     history = torch.randint(1, items + 1, (size, length), generator=g)
     history[0, :3] = PAD_ID  # a short, left-padded history
     history[1, : length - 1] = PAD_ID  # a single item
-    return Batch(users=torch.arange(size), history=history, history_times=torch.zeros_like(history))
+    return history_batch(history)
 
 
-def small_split(seed=0, users=30, items=25):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(users):
-        chosen = rng.choice(np.arange(1, items + 1), size=int(rng.integers(5, 15)), replace=False)
-        rows += [(u, int(i), t) for t, i in enumerate(chosen)]
-    return temporal_leave_one_out(pd.DataFrame(rows, columns=["user", "item", "timestamp"]))
+def small_split(seed=0):
+    return random_split(seed, users=30, items=25, events=(5, 15))
 
 
 def reference_scores(model: DIN, batch: Batch, items: torch.Tensor) -> torch.Tensor:
     """The definition, with the library's MultiHeadAttention as cross-attention (candidates = queries)."""
     embed = model.item_embedding
     if model.config.pooling == "attention":
-        users = model.attention(query=embed(items), key=embed(batch.history), attn_mask=padding_mask(batch.history))
+        users = model.attention_layer(query=embed(items), key=embed(batch.history), attn_mask=padding_mask(batch.history))
     else:  # the mean of the real history items, through the same value/output projections
         real = (batch.history != PAD_ID).float()  # (B, L)
         mean = (embed(batch.history) * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp_min(1)
-        pooled = model.attention.v_proj(mean) * (real.sum(1, keepdim=True) > 0)
-        users = model.attention.out_proj(pooled)[:, None].expand(-1, items.shape[1], -1)
+        pooled = model.attention_layer.v_proj(mean) * (real.sum(1, keepdim=True) > 0)
+        users = model.attention_layer.out_proj(pooled)[:, None].expand(-1, items.shape[1], -1)
     return (users * embed(items)).sum(-1) + model.item_bias[items]  # (B, N)
 
 
@@ -62,10 +63,12 @@ def test_scores_match_the_definition_with_multi_head_attention(seed, n_heads, po
     batch = make_batch(seed)
     items = torch.randint(1, 31, (len(batch), 6), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        scores, weights = model.score(batch, items, return_attention=True)
+        scores, maps = model.score(batch, items), model.attention(batch, items)
+        weights = maps.target
         torch.testing.assert_close(scores, reference_scores(model, batch, items))
+        torch.testing.assert_close(maps.history, weights.mean(1))  # the explanation: heads averaged
         if pooling == "attention":
-            _, expected = model.attention(
+            _, expected = model.attention_layer(
                 query=model.item_embedding(items), key=model.item_embedding(batch.history),
                 attn_mask=padding_mask(batch.history), return_attention=True,
             )
@@ -80,7 +83,7 @@ def test_weights_sum_to_one_over_real_items_and_zero_on_padding(pooling):
     batch = make_batch(3)
     items = torch.randint(1, 31, (len(batch), 5))
     with torch.no_grad():
-        _, weights = model.score(batch, items, return_attention=True)  # (B, H, N, L)
+        weights = model.attention(batch, items).target  # (B, H, N, L)
     pad = batch.history == PAD_ID
     assert torch.all(weights.permute(0, 3, 1, 2)[pad] == 0)
     torch.testing.assert_close(weights.sum(-1), torch.ones_like(weights.sum(-1)))
@@ -103,17 +106,17 @@ def test_mean_pooling_gives_one_user_vector_for_every_candidate():
     torch.testing.assert_close(fixed_user @ embeddings.T + model.item_bias[items], scores, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("recency", [False, True])
+@pytest.mark.parametrize("pooling", ["attention", "mean"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_score_all_agrees_with_score_across_chunks(seed):
-    torch.manual_seed(seed)
-    model = DIN(DINConfig(30, d_model=8, n_heads=2, dropout=0.0, score_chunk=7)).eval()  # chunks of 7 items
+def test_the_folded_speed_path_of_score_all_equals_the_plain_score(seed, pooling, recency):
+    """score is the definition (MultiHeadAttention); score_all folds W_O into the values and uses torch's fused kernel."""
+    model = make_model(seed, n_heads=2, pooling=pooling, recency=recency, score_chunk=7)
     batch = make_batch(seed)
     items = torch.arange(1, 31).expand(len(batch), -1)
     with torch.no_grad():
-        all_scores = model.score_all(batch)  # torch's fused attention, no weights
+        all_scores = model.score_all(batch)  # chunks of 7 candidates through the fused kernel
         torch.testing.assert_close(all_scores, model.score(batch, items))
-        explicit, _ = model.score(batch, items, return_attention=True)  # course_lib's masked softmax
-        torch.testing.assert_close(all_scores, explicit)
     assert all_scores.shape == (len(batch), 30)
 
 
@@ -122,7 +125,7 @@ def test_padding_invariance(pooling):
     model = make_model(5, n_heads=2, pooling=pooling)
     batch = make_batch(5)
     padded = torch.cat([torch.full((len(batch), 4), PAD_ID), batch.history], dim=1)  # 4 more padding slots
-    longer = Batch(users=batch.users, history=padded, history_times=torch.zeros_like(padded))
+    longer = history_batch(padded)
     with torch.no_grad():
         torch.testing.assert_close(model.score_all(longer), model.score_all(batch))
 
@@ -131,7 +134,7 @@ def test_history_order_does_not_matter():
     """DIN has no positions: attention pooling is a weighted sum, so any order of the history gives the same score."""
     model = make_model(6, n_heads=2)
     batch = make_batch(6)
-    flipped = Batch(users=batch.users, history=batch.history.flip(1), history_times=batch.history_times)
+    flipped = history_batch(batch.history.flip(1))
     with torch.no_grad():
         torch.testing.assert_close(model.score_all(flipped), model.score_all(batch))
 
@@ -139,16 +142,33 @@ def test_history_order_does_not_matter():
 @pytest.mark.parametrize("pooling", ["attention", "mean"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_prefix_logits_equal_scores_of_each_prefix(seed, pooling):
-    """The cumulative-sum trick in training equals scoring every prefix of the history on its own."""
+    """The cumulative-sum speed path of training equals the plain score of every prefix on its own."""
     model = make_model(seed, n_heads=2, pooling=pooling)
     batch = make_batch(seed)
     items = torch.randint(1, 31, (len(batch), 5))
     with torch.no_grad():
         prefix = model.prefix_logits(batch.history, items)  # (B, N, L)
         for end in range(batch.history.shape[1]):
-            cut = batch.history[:, : end + 1]
-            one = Batch(users=batch.users, history=cut, history_times=torch.zeros_like(cut))
-            torch.testing.assert_close(prefix[..., end], model.score(one, items))
+            torch.testing.assert_close(prefix[..., end], model.score(history_batch(batch.history[:, : end + 1]), items))
+
+
+@pytest.mark.parametrize("pooling", ["attention", "mean"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_prefix_weights_are_the_target_attention_of_each_prefix(seed, pooling):
+    """Row l of prefix_weights: candidate l's weights over history positions <= l (what training reads)."""
+    model = make_model(seed, n_heads=2, pooling=pooling)
+    batch = make_batch(seed)
+    length = batch.history.shape[1]
+    candidates = torch.randint(1, 31, batch.history.shape, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        weights = model.prefix_weights(batch.history, candidates)  # (B, H, L, L)
+        for end in range(length):
+            _, expected = model.target_attention(batch.history[:, : end + 1], candidates[:, end : end + 1])  # (B, H, 1, end + 1)
+            torch.testing.assert_close(weights[:, :, end, : end + 1], expected[:, :, 0])
+            assert torch.all(weights[:, :, end, end + 1 :] == 0), "nothing after the prefix"
+        visible = padding_mask(batch.history) & causal_mask(length)
+        by_hand = masked_softmax(model.target_scores(batch.history, candidates), visible)
+    torch.testing.assert_close(weights, by_hand)
 
 
 def test_prefix_logits_are_causal():
@@ -168,7 +188,7 @@ def test_loss_is_balanced_binary_cross_entropy_over_positives_and_sampled_negati
     model = make_model(8, n_heads=2)
     batch = make_batch(8)
     targets = torch.randint(1, 31, (len(batch),))
-    one_target = Batch(users=batch.users, history=batch.history, history_times=batch.history_times, targets=targets)
+    one_target = history_batch(batch.history, targets=targets)
     with torch.no_grad():
         loss = model.loss(one_target, generator=torch.Generator().manual_seed(0))
         negatives = model.sample_negatives((len(batch), model.config.num_negatives), torch.Generator().manual_seed(0))
@@ -215,13 +235,17 @@ def test_training_reads_only_training_events():
 def test_empty_history_gives_finite_scores_and_errors_name_shapes():
     model = make_model(9)
     history = torch.zeros(2, 5, dtype=torch.long)  # no items at all
-    batch = Batch(users=torch.arange(2), history=history, history_times=history)
-    scores, weights = model.score(batch, torch.tensor([[1, 2], [3, 4]]), return_attention=True)
+    batch = history_batch(history)
+    candidates = torch.tensor([[1, 2], [3, 4]])
+    scores, weights = model.score(batch, candidates), model.attention(batch, candidates).target
     assert torch.isfinite(scores).all() and torch.all(weights == 0)
+    torch.testing.assert_close(model.score_all(batch).gather(1, candidates - 1), scores)
     with pytest.raises(ValueError, match=r"\(B, N\)"):
         model.score(batch, torch.tensor([[1, 2, 3]]))
     with pytest.raises(ValueError, match="pooling"):
         DIN(DINConfig(5, pooling="max"))
+    with pytest.raises(ValueError, match="depends on the candidate"):
+        model.attention(batch)
 
 
 def test_evaluation_runs_through_the_shared_path():
@@ -249,16 +273,13 @@ def test_recency_keys_make_order_matter_but_keep_padding_invariance():
     with torch.no_grad():
         model.recency.embedding.weight.normal_()
     batch = make_batch(10)
-    flipped = Batch(users=batch.users, history=batch.history.flip(1), history_times=batch.history_times)
-    padded = torch.cat([torch.full((len(batch), 4), PAD_ID), batch.history], dim=1)
-    longer = Batch(users=batch.users, history=padded, history_times=torch.zeros_like(padded))
+    flipped = history_batch(batch.history.flip(1))
+    longer = history_batch(torch.cat([torch.full((len(batch), 4), PAD_ID), batch.history], dim=1))
     items = torch.randint(1, 31, (len(batch), 5))
     with torch.no_grad():
         torch.testing.assert_close(model.score_all(longer), model.score_all(batch))
         assert not torch.allclose(model.score_all(flipped)[3], model.score_all(batch)[3])
         prefix = model.prefix_logits(batch.history, items)  # training positions keep the window's slots
         torch.testing.assert_close(prefix[..., -1], model.score(batch, items))
-        _, weights = model.score(batch, items, return_attention=True)
-        explicit = model.score(batch, items)
-    torch.testing.assert_close(explicit, model.score(batch, items, return_attention=True)[0])
+        weights = model.attention(batch, items).target
     assert weights.shape == (len(batch), 2, 5, batch.history.shape[1])

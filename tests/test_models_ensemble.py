@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 import torch
+from factories import history_batch, walk_split
 
-from course_lib import bench
+from course_lib.bench import BenchData, BenchModel, Settings, Windows, build_sasrec
+from course_lib.bench.run import member_seed, train_ensemble
 from course_lib.data import Batch
-from course_lib.data.split import evaluation_batches, temporal_leave_one_out
+from course_lib.data.split import evaluation_batches
 from course_lib.models.base import Recommender
-from course_lib.models.ensemble import ScoreEnsemble, member_seed, train_ensemble
+from course_lib.models.ensemble import ScoreEnsemble
+from course_lib.models.sasrec import SASRecConfig
 from course_lib.training import TrainConfig
 
 
@@ -26,7 +28,15 @@ class FixedScores(Recommender):
 
 
 def toy_batch(rows: int) -> Batch:
-    return Batch(users=torch.arange(rows), history=torch.ones(rows, 3, dtype=torch.long), history_times=torch.zeros(rows, 3, dtype=torch.long))
+    return history_batch(torch.ones(rows, 3, dtype=torch.long))
+
+
+def tiny_sasrec_settings(data: BenchData, mode: str) -> Settings:
+    config = SASRecConfig(data.split.num_items, max_len=8, d_model=8, n_layers=1, n_heads=2, dropout=0.1)
+    return Settings(config, TrainConfig(epochs=1, lr=1e-2, batch_size=16, patience=1), Windows(max_len=8))
+
+
+TINY_SASREC = BenchModel("tiny SASRec", tiny_sasrec_settings, build_sasrec)
 
 
 def test_scores_are_the_mean_log_probability_by_hand():
@@ -65,23 +75,15 @@ def test_bad_members_and_training_are_refused():
     with pytest.raises(NotImplementedError, match="train each member"):
         ScoreEnsemble([FixedScores(torch.zeros(1, 3))]).loss(toy_batch(1))
     with pytest.raises(ValueError, match="size must be an int >= 1"):
-        train_ensemble(bench.train_sasrec, 0, None, "notebook", 0, torch.device("cpu"))
+        train_ensemble(TINY_SASREC, 0, None, "notebook", 0, torch.device("cpu"))
 
 
-def test_train_ensemble_trains_distinct_members(monkeypatch):
-    monkeypatch.setattr(
-        bench, "sasrec_settings",
-        lambda mode: bench.SequenceSettings(
-            max_len=8, stride=8, d_model=8, n_layers=1, n_heads=2, dropout=0.1, warmup_epochs=0,
-            config=TrainConfig(epochs=1, lr=1e-2, batch_size=16, patience=1),
-        ),
-    )
-    rows = [(u, (u + t) % 12 + 1, 1, t) for u in range(20) for t in range(10)]
-    split = temporal_leave_one_out(pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"]))
-    data = bench.BenchData("toy", split, evaluation_batches(split, "valid", max_len=8), evaluation_batches(split, "test", max_len=8))
-    run = train_ensemble(bench.train_sasrec, 3, data, "notebook", 1, torch.device("cpu"))
+def test_train_ensemble_trains_distinct_members():
+    split = walk_split(users=20, items=12, events=10)
+    data = BenchData("toy", split, evaluation_batches(split, "valid", max_len=8), evaluation_batches(split, "test", max_len=8))
+    run = train_ensemble(TINY_SASREC, 3, data, "notebook", 1, torch.device("cpu"))
     assert [member_seed(1, m) for m in range(3)] == [1000, 1001, 1002]
     assert isinstance(run.model, ScoreEnsemble) and len(run.model.members) == 3 and run.epochs == 1
-    first, second = (m.item_embedding.weight for m in run.model.members[:2])
+    first, second = (m.item_encoder.weight for m in run.model.members[:2])
     assert not torch.equal(first, second)  # different seeds, different members
     assert run.model.score_all(data.test[0]).shape == (len(data.test[0]), split.num_items)

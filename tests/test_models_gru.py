@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from factories import history_batch as as_batch
 
 from course_lib import PAD_ID
-from course_lib.data import Batch
 from course_lib.models.gru import GRURec, GRURecConfig
 
 I = 30
@@ -21,10 +21,6 @@ def make_model(seed: int, n_layers: int = 1) -> GRURec:
 def random_history(seed: int, batch: int, length: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randint(1, I + 1, (batch, length), generator=g)
-
-
-def as_batch(history: torch.Tensor, **extra) -> Batch:
-    return Batch(users=torch.zeros(len(history), dtype=torch.long), history=history, history_times=torch.zeros_like(history), **extra)
 
 
 def reference_states(model: GRURec, items: torch.Tensor) -> torch.Tensor:

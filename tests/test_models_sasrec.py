@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from factories import history_batch as as_batch
+from factories import split_of, walk_split
 
 from course_lib import PAD_ID
-from course_lib.data import Batch, evaluation_batches, temporal_leave_one_out, training_windows
-from course_lib.models.sasrec import SASRec, SASRecConfig
+from course_lib.attention import padding_mask
+from course_lib.bench import BenchData, BenchModel, Settings, Windows, build_gru, build_sasrec
+from course_lib.data import evaluation_batches, training_windows
+from course_lib.layers import positions_from_newest
+from course_lib.models.gru import GRURecConfig
+from course_lib.models.sasrec import SASRec, SASRecConfig, attention_by_distance
 from course_lib.training import TrainConfig, fit
 
 I = 30  # catalogue size of the toy tests
@@ -27,10 +32,6 @@ def random_history(seed: int, batch: int, length: int, pad_left: int = 0) -> tor
     history = torch.randint(1, I + 1, (batch, length), generator=g)
     history[:, :pad_left] = PAD_ID
     return history
-
-
-def as_batch(history: torch.Tensor) -> Batch:
-    return Batch(users=torch.zeros(len(history), dtype=torch.long), history=history, history_times=torch.zeros_like(history))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -52,11 +53,9 @@ def test_changing_a_later_item_leaves_earlier_positions_unchanged(seed, norm_fir
 def test_gradient_of_an_early_output_never_reaches_later_inputs(seed):
     model = make_model(seed)
     history = random_history(seed, 2, 10)
-    x = model.item_embedding(history).detach().requires_grad_(True)
-    steps_back = torch.arange(9, -1, -1)
-    from course_lib.attention import padding_mask
-
-    hidden = model.encoder(model.positions(x, positions=steps_back), attn_mask=padding_mask(history))
+    x = model.item_encoder(history).detach().requires_grad_(True)  # the history's item vectors, as leaves
+    encoder = model.encoder
+    hidden = encoder.transformer(encoder.positions(x, positions=positions_from_newest(10)), attn_mask=padding_mask(history))
     direction = torch.randn(hidden.shape[-1], generator=torch.Generator().manual_seed(seed))
     (hidden[:, 4] @ direction).sum().backward()  # not a plain sum: LayerNorm outputs sum to a constant
     assert x.grad[:, 5:].abs().max() == 0
@@ -84,9 +83,10 @@ def test_padding_invariance(seed):
 def test_padding_item_embedding_stays_zero_and_is_never_attended():
     model = make_model(0)
     history = random_history(0, 3, 12, pad_left=5)
-    with torch.no_grad():
-        _, weights = model(history, return_attention=True)  # (B, n_layers, H, L, L)
+    maps = model.attention(as_batch(history))
+    weights = maps.layers  # (B, n_layers, H, L, L)
     assert weights.shape == (3, 2, 2, 12, 12)
+    assert maps.history.shape == (3, 1, 12) and torch.equal(maps.history[:, 0], weights[:, -1].mean(1)[:, -1])
     assert weights[..., :5].abs().max() == 0, "padding keys get zero weight"
     assert weights[..., :5, :].abs().max() == 0, "padding queries have nothing to attend to"
     upper = torch.triu(torch.ones(12, 12, dtype=torch.bool), diagonal=1)
@@ -101,13 +101,13 @@ def test_loss_is_cross_entropy_at_every_target_position(seed):
     model = make_model(seed)
     history = random_history(seed, 4, 12, pad_left=2)
     seq_targets = random_history(seed + 10, 4, 12, pad_left=2)
-    batch = Batch(users=torch.zeros(4, dtype=torch.long), history=history, history_times=torch.zeros_like(history), seq_targets=seq_targets)
+    batch = as_batch(history, seq_targets=seq_targets)
     with torch.no_grad():
         logits = model.item_scores(model(history))  # (B, L, I)
         expected = F.cross_entropy(logits[:, 2:].reshape(-1, I), seq_targets[:, 2:].reshape(-1) - 1)
         torch.testing.assert_close(model.loss(batch), expected)
         # with one target per row (batch.targets) only the last position counts
-        single = Batch(users=batch.users, history=history, history_times=batch.history_times, targets=seq_targets[:, -1])
+        single = as_batch(history, targets=seq_targets[:, -1])
         torch.testing.assert_close(model.loss(single), F.cross_entropy(logits[:, -1], seq_targets[:, -1] - 1))
 
 
@@ -125,16 +125,13 @@ def test_score_and_score_all_agree_and_errors_are_clear():
 
 def test_training_learns_a_deterministic_sequence():
     """Users walk 1 -> 2 -> ... around a 20-item circle: a trained SASRec must predict the next step."""
-    rows = []
-    for user in range(40):
-        start = user % 20
-        rows += [(user, (start + t) % 20 + 1, 1, t) for t in range(12)]
-    split = temporal_leave_one_out(pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"]))
+    split = split_of((user, (user % 20 + t) % 20 + 1, t) for user in range(40) for t in range(12))
     windows = training_windows(split, max_len=8, stride=2)
     valid = evaluation_batches(split, "valid", max_len=8)
     torch.manual_seed(0)
     model = SASRec(SASRecConfig(split.num_items, max_len=8, d_model=16, n_heads=2, n_layers=1, dropout=0.0))
-    result = fit(model, lambda g: windows.batches(32, g), valid, config=TrainConfig(epochs=40, lr=1e-2, patience=40, progress=False), device="cpu")
+    config = TrainConfig(epochs=40, lr=1e-2, batch_size=32, patience=40, progress=False)
+    result = fit(model, windows, valid, config=config, device="cpu")
     assert result.best_score > 0.95  # 9 unseen candidates per user: chance would give about 0.3
     model.eval()
     with torch.no_grad():
@@ -156,14 +153,11 @@ def loop_attention_by_distance(weights: torch.Tensor, history: torch.Tensor) -> 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_attention_by_distance_matches_a_loop_and_uniform_baseline(seed):
-    from course_lib.models.sasrec import attention_by_distance
-
     model = make_model(seed)
     history = random_history(seed, 4, 12, pad_left=0)
     history[1, :4] = PAD_ID
     history[2, :11] = PAD_ID
-    with torch.no_grad():
-        _, weights = model(history, return_attention=True)
+    weights = model.attention(as_batch(history)).layers
     layer0 = weights[:, 0].mean(1)  # (B, L, L), heads averaged
     mean, baseline = attention_by_distance(layer0, history)
     torch.testing.assert_close(mean, loop_attention_by_distance(layer0, history), equal_nan=True)
@@ -180,7 +174,6 @@ def test_exercise_checkers_pass_the_reference_and_flag_mistakes(capsys):
     import torch.nn.functional as F
 
     from course_lib.exercises.sasrec import check_attention_by_distance, check_next_item_loss
-    from course_lib.models.sasrec import attention_by_distance
 
     def good_loss(hidden, items, targets):
         keep = targets != PAD_ID
@@ -204,39 +197,19 @@ def test_exercise_checkers_pass_the_reference_and_flag_mistakes(capsys):
     assert "padding" in lines[1] and "padding" in lines[4]
 
 
-@pytest.mark.parametrize("name", ["GRU", "SASRec"])
-def test_benchmark_entries_train_with_a_schedule(name, monkeypatch):
-    from course_lib import bench
+def tiny_sequence_settings(data: BenchData, mode: str, *, gru: bool) -> Settings:
+    """Warm-up over half an epoch, then cosine decay: what the full mode trains with, at toy size."""
+    num_items = data.split.num_items
+    model = GRURecConfig(num_items, d_model=8) if gru else SASRecConfig(num_items, max_len=50, d_model=8, n_layers=1, n_heads=2)
+    train = TrainConfig(epochs=3, lr=1e-2, batch_size=16, patience=3, warmup_epochs=0.5, schedule="cosine")
+    return Settings(model, train, Windows(max_len=50, stride=5))
 
-    def tiny(mode):
-        return bench.SequenceSettings(
-            max_len=50, stride=5, d_model=8, n_layers=1, n_heads=2, dropout=0.1, warmup_epochs=0.5,
-            config=TrainConfig(epochs=3, lr=1e-2, batch_size=16, patience=3),
-        )
 
-    monkeypatch.setattr(bench, "sasrec_settings", tiny)
-    monkeypatch.setattr(bench, "gru_settings", tiny)
-    rows = []
-    for user in range(30):
-        rows += [(user, (user + t) % 20 + 1, 1, t) for t in range(15)]
-    split = temporal_leave_one_out(pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"]))
-    data = bench.BenchData("toy", split, evaluation_batches(split, "valid"), evaluation_batches(split, "test"))
-    entry = next(m for m in bench.MODELS if m.name == name)
+@pytest.mark.parametrize("gru", [True, False], ids=["GRU", "SASRec"])
+def test_benchmark_entries_train_with_a_schedule(gru):
+    entry = BenchModel("toy", lambda data, mode: tiny_sequence_settings(data, mode, gru=gru), build_gru if gru else build_sasrec)
+    split = walk_split(users=30, items=20, events=15)
+    data = BenchData("toy", split, evaluation_batches(split, "valid"), evaluation_batches(split, "test"))
     run = entry.train(data, "full", 0, torch.device("cpu"))
     assert run.epochs == 3 and run.seconds > 0
-    assert run.model.score_all(data.test[0]).shape == (30, split.num_items)
-
-
-def test_warmup_cosine_schedule():
-    from course_lib.bench import warmup_cosine
-
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
-    schedule = warmup_cosine(optimizer, warmup_steps=4, total_steps=12)
-    rates = []
-    for _ in range(12):
-        rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        schedule.step()
-    np.testing.assert_allclose(rates[:4], [0.5, 1.0, 1.5, 2.0])  # linear warm-up to the full rate
-    assert all(a >= b for a, b in zip(rates[3:], rates[4:])), "then it only decreases"
-    np.testing.assert_allclose(rates[8], 2.0 * 0.5 * (1 + np.cos(np.pi * 4 / 8)))
+    assert run.model.score_all(run.test[0]).shape == (30, split.num_items)

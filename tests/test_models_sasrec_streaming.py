@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from factories import history_batch
 
 from course_lib import PAD_ID
-from course_lib.data import Batch
-from course_lib.models.sasrec import SASRec, SASRecConfig
-from course_lib.models.sasrec_streaming import (
-    StreamingSASRec,
-    empty_cache,
-    extend,
-    oldest_anchored_positions,
-    step,
-)
+from course_lib.data.time_buckets import TimeBucketConfig
+from course_lib.layers import positions_from_newest, positions_from_oldest
+from course_lib.models.item_encoders import lookup
+from course_lib.models.sasrec import SASRec, SASRecConfig, StreamingSASRec
+from course_lib.models.sasrec_streaming import empty_cache, extend, step
 
 I = 30  # catalogue size of the toy tests
 
@@ -35,7 +32,10 @@ def random_history(seed: int, batch: int, length: int, pads: list[int]) -> torch
 
 def test_positions_count_from_the_oldest_real_event():
     history = torch.tensor([[0, 0, 5, 6, 7], [1, 2, 3, 4, 5]])
-    assert oldest_anchored_positions(history).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]]
+    assert positions_from_oldest(history != PAD_ID).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]]
+    assert positions_from_newest(5).tolist() == [4, 3, 2, 1, 0]
+    model = make_model(0)
+    assert model.config.positions == "oldest" and model.encoder.slot_positions(history).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -51,7 +51,7 @@ def test_step_by_step_equals_full_recomputation_with_padding(seed, norm_first, l
             hidden, cache = step(model, history[:, t], cache)  # (B, D)
             torch.testing.assert_close(hidden, full[:, t])
     assert cache.length == length
-    assert cache.num_events().tolist() == (history != PAD_ID).sum(1).tolist()
+    assert torch.equal(cache.real, history != PAD_ID)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -81,7 +81,7 @@ def test_left_padding_changes_nothing_for_the_streaming_model(seed):
 def test_scores_from_the_stream_equal_score_all(seed):
     model = make_model(seed)
     history = random_history(seed, 3, 10, pads=[0, 4, 7])
-    batch = Batch(users=torch.arange(3), history=history, history_times=torch.zeros_like(history))
+    batch = history_batch(history)
     with torch.no_grad():
         hidden, _ = extend(model, history, empty_cache(model, 3))
         torch.testing.assert_close(model.item_scores(hidden[:, -1]), model.score_all(batch))
@@ -92,11 +92,10 @@ def test_newest_anchored_sasrec_changes_every_cached_key(seed):
     """Why SASRec itself cannot use a cache: appending an event moves every position vector."""
     model = make_model(seed, cls=SASRec)
     history = random_history(seed, 1, 8, pads=[0])
-    block = model.encoder.blocks[0]
+    block = model.encoder.transformer.blocks[0]
 
     def first_layer_keys(h):
-        steps_back = torch.arange(h.shape[1] - 1, -1, -1)
-        x = model.positions(model.embed_items(h), positions=steps_back)
+        x = model.encoder.positions(model.item_encoder(h), positions=positions_from_newest(h.shape[1]))
         return block.attention.k_proj(block.norm1(x))  # (1, L, D)
 
     with torch.no_grad():
@@ -104,9 +103,11 @@ def test_newest_anchored_sasrec_changes_every_cached_key(seed):
         after = first_layer_keys(history)[:, :7]  # the same 7 events after one more arrived
         assert not torch.allclose(before, after, atol=1e-4)
         streaming = make_model(seed)  # same seed = same parameters, oldest-anchored positions
-        x_short = streaming.positions(streaming.embed_items(history[:, :7]), positions=oldest_anchored_positions(history[:, :7]))
-        x_long = streaming.positions(streaming.embed_items(history), positions=oldest_anchored_positions(history))
+        table = streaming.item_encoder.table()
+        x_short = streaming.encoder.positions(lookup(table, history[:, :7]), positions=positions_from_oldest(history[:, :7] != PAD_ID))
+        x_long = streaming.encoder.positions(lookup(table, history), positions=positions_from_oldest(history != PAD_ID))
         torch.testing.assert_close(x_short, x_long[:, :7])
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), streaming.state_dict().values()))
 
 
 def test_cache_is_not_modified_and_errors_are_clear():
@@ -122,5 +123,8 @@ def test_cache_is_not_modified_and_errors_are_clear():
         step(model, torch.tensor([3, 4]), bigger)
     with pytest.raises(TypeError, match="StreamingSASRec"):
         extend(make_model(0, cls=SASRec), history, empty_cache(model, 2))
+    with pytest.raises(TypeError, match="time-gap"):
+        timed = SASRec(SASRecConfig(I, max_len=4, d_model=16, positions="oldest", time_gaps=TimeBucketConfig()))
+        extend(timed.eval(), history, empty_cache(model, 2))
     with pytest.raises(RuntimeError, match="eval"):
         extend(model.train(), history, empty_cache(model, 2))

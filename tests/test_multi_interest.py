@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from factories import history_batch
 
 from course_lib import PAD_ID
-from course_lib.data import Batch
+from course_lib.layers import prefix_attention_pool
 from course_lib.models.multi_interest import MultiInterest, MultiInterestConfig, assign_events
 
 I = 25  # catalogue size of the toy tests
@@ -35,8 +36,10 @@ def test_shapes_and_weights_sum_to_one_over_real_items(seed, shape):
     model = make_model(seed, k=k, d=d)
     history = random_history(seed, batch, length)
     with torch.no_grad():
-        interests, weights = model(history, return_attention=True)
+        interests, weights = model.pool(history)
     assert interests.shape == (batch, k, d) and weights.shape == (batch, k, length)
+    torch.testing.assert_close(model.attention(history_batch(history)).interests, weights)
+    torch.testing.assert_close(model(history), interests)
     real = history != PAD_ID  # (B, L)
     assert torch.equal(weights * ~real[:, None, :], torch.zeros_like(weights)), "padding gets zero weight"
     sums = weights.sum(-1)  # (B, K)
@@ -51,7 +54,7 @@ def test_matches_a_hand_written_reference(seed):
     model = make_model(seed)
     history = random_history(seed, 3, 6)[:2]
     with torch.no_grad():
-        interests, weights = model(history, return_attention=True)
+        interests, weights = model.pool(history)
         for b in range(2):
             items = history[b][history[b] != PAD_ID]
             e = model.item_embedding.weight[items]  # (n, D)
@@ -89,11 +92,32 @@ def test_prefix_interests_are_causal_and_end_with_the_whole_history(seed):
             torch.testing.assert_close(after[:, :cut], prefix[:, :cut])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_prefix_attention_pool_equals_a_loop_over_prefixes(seed):
+    g = torch.Generator().manual_seed(seed)
+    scores, values = torch.randn(3, 4, 7, generator=g), torch.randn(3, 7, 5, generator=g)  # (B, K, L), (B, L, D)
+    real = torch.rand(3, 7, generator=g) > 0.3
+    real[0] = False  # an empty sequence pools to zeros
+    pooled, weights = prefix_attention_pool(scores, values, real)
+    for b in range(3):
+        for end in range(7):
+            keep = real[b, : end + 1]
+            expected = torch.zeros(4, 5)
+            if keep.any():
+                a = torch.softmax(scores[b, :, : end + 1][:, keep], dim=-1)  # (K, n) over the real positions <= end
+                expected = a @ values[b, : end + 1][keep]
+                torch.testing.assert_close(weights[b, end][:, : end + 1][:, keep], a)
+            torch.testing.assert_close(pooled[b, end], expected)
+            assert torch.all(weights[b, end, :, end + 1 :] == 0)
+    with pytest.raises(ValueError, match="same B and L"):
+        prefix_attention_pool(scores, values[:, :5], real)
+
+
 def test_score_is_the_best_interest_and_loss_is_cross_entropy():
     model = make_model(5)
     history = random_history(5, 3, 6)[:2]
     targets = torch.tensor([3, 17])
-    batch = Batch(users=torch.arange(2), history=history, history_times=torch.zeros_like(history), targets=targets)
+    batch = history_batch(history, targets=targets)
     with torch.no_grad():
         interests = model(history)  # (B, K, D)
         per_interest = interests @ model.item_embedding.weight[1:].T  # (B, K, I)
@@ -105,7 +129,7 @@ def test_score_is_the_best_interest_and_loss_is_cross_entropy():
         seq_targets = torch.roll(history, -1, dims=1)
         seq_targets[:, -1] = targets
         seq_targets[history == PAD_ID] = PAD_ID
-        seq_batch = Batch(users=torch.arange(2), history=history, history_times=torch.zeros_like(history), seq_targets=seq_targets)
+        seq_batch = history_batch(history, seq_targets=seq_targets)
         keep = seq_targets != PAD_ID
         logits = model.interest_scores(model.prefix_interests(history))[keep]
         torch.testing.assert_close(model.loss(seq_batch), F.cross_entropy(logits, seq_targets[keep] - 1))
@@ -114,7 +138,7 @@ def test_score_is_the_best_interest_and_loss_is_cross_entropy():
 def test_loss_trains_and_gradients_are_finite_with_an_empty_history():
     model = make_model(6).train()
     history = random_history(6, 4, 6)  # the last row is empty
-    batch = Batch(users=torch.arange(4), history=history, history_times=torch.zeros_like(history), targets=torch.tensor([1, 2, 3, 4]))
+    batch = history_batch(history, targets=torch.tensor([1, 2, 3, 4]))
     loss = model.loss(batch)
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
@@ -138,4 +162,4 @@ def test_errors():
         assign_events(torch.zeros(1, 2, 3), torch.ones(1, 4, dtype=torch.long))
     history = torch.ones(1, 3, dtype=torch.long)
     with pytest.raises(ValueError, match="seq_targets"):
-        model.loss(Batch(users=torch.arange(1), history=history, history_times=torch.zeros_like(history)))
+        model.loss(history_batch(history))

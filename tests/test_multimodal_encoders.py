@@ -4,13 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_lib.data.item_features import images_to_tensor
+from course_lib.layers import masked_mean
 from course_lib.models.multimodal import (
     PatchEncoder,
     PatchEncoderConfig,
     TextEncoder,
     TextEncoderConfig,
-    images_to_tensor,
-    masked_mean,
     patchify,
 )
 
@@ -21,7 +21,9 @@ def test_patchify_hand_computed():
     torch.testing.assert_close(patchify(image, 2), expected)
 
 
-@pytest.mark.parametrize("seed, shape, patch", [(0, (2, 3, 24, 24), 8), (1, (3, 3, 24, 24), 6), (2, (1, 2, 12, 12), 4), (3, (2, 1, 6, 6), 3)])
+@pytest.mark.parametrize(
+    "seed, shape, patch", [(0, (2, 3, 24, 24), 8), (1, (3, 3, 24, 24), 6), (2, (1, 2, 12, 12), 4), (3, (2, 1, 6, 6), 3)]
+)
 def test_patchify_matches_unfold(seed, shape, patch):
     images = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
     reference = F.unfold(images, kernel_size=patch, stride=patch).transpose(1, 2)  # (B, P, C·p·p)

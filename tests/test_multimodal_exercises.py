@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from checker_support import not_answered
 
 from course_lib.exercises.multimodal import check_modality_weights, check_patchify
 from course_lib.models.multimodal import patchify
-from checker_support import not_answered
 
 
 def _patchify_wrong_order(images, p):  # features (row, column, channel) instead of (channel, row, column)

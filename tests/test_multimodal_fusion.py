@@ -1,5 +1,6 @@
 """Fusion strategies, the multimodal item encoder and the multimodal SASRec."""
 
+import dataclasses
 import itertools
 import math
 
@@ -7,25 +8,21 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.bench import BenchData
+from course_lib.bench import BenchData, build_sasrec, multimodal_settings, train
 from course_lib.data import evaluation_batches, temporal_leave_one_out
-from course_lib.data.shopworld import ShopWorldConfig, generate_shopworld
+from course_lib.data.shopworld import ShopWorldConfig, generate_shopworld, shopworld_features
 from course_lib.metrics import evaluate
+from course_lib.models.item_encoders import lookup, make_item_encoder
 from course_lib.models.multimodal import (
     FUSIONS,
     MODALITIES,
     ConcatFusion,
     CrossModalFusion,
     GatedModalityFusion,
-    ItemEncoder,
-    ItemEncoderConfig,
     ModalityStates,
-    MultimodalSASRec,
-    build_multimodal_sasrec,
+    MultimodalEncoderConfig,
+    MultimodalItemEncoder,
     modality_weights,
-    multimodal_settings,
-    shopworld_features,
-    train_multimodal,
 )
 from course_lib.models.sasrec import SASRec
 from course_lib.training import TrainConfig
@@ -146,10 +143,10 @@ def test_fusion_errors():
 
 def _encoder(world, features, modalities=MODALITIES, fusion="concat", seed=0):
     torch.manual_seed(seed)
-    config = ItemEncoderConfig(
+    config = MultimodalEncoderConfig(
         world.num_items, len(world.vocabulary), modalities=modalities, fusion=fusion, d_model=D, patch_size=8, dropout=0.0
     )
-    return ItemEncoder(config, features)
+    return MultimodalItemEncoder(config, features)
 
 
 SUBSETS = [s for r in range(1, 5) for s in itertools.combinations(MODALITIES, r)]
@@ -164,10 +161,12 @@ def test_item_encoder_every_subset_shapes_and_padding(world, features, modalitie
     assert enc.modalities == tuple(m for m in MODALITIES if m in modalities)
     assert torch.all(enc.vectors[[0, 3]] == 0)  # PAD_ID -> zero vector
     assert torch.isfinite(enc.vectors).all()
-    # any shape, each item encoded once: same vectors as encode
+    # the catalogue's table holds the same vectors as encode; a lookup reads any shape from it
+    table = encoder.table()
+    assert table.shape == (world.num_items + 1, D) and torch.all(table[0] == 0)
     grid = torch.tensor([[3, 7], [96, 3]])
-    torch.testing.assert_close(encoder(grid), enc.vectors[[1, 2, 4, 1]].reshape(2, 2, D), atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(encoder.all_items()[[3, 7]], enc.vectors[[1, 2]], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(lookup(table, grid), enc.vectors[[1, 2, 4, 1]].reshape(2, 2, D), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(table[[3, 7]], enc.vectors[[1, 2]], atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
@@ -192,20 +191,22 @@ def test_gradients_reach_every_modality_encoder(world, features, fusion):
 
 def test_item_encoder_errors(world, features):
     with pytest.raises(ValueError, match="subset"):
-        ItemEncoderConfig(96, 25, modalities=("id", "colour"))
+        MultimodalEncoderConfig(96, 25, modalities=("id", "colour"))
     with pytest.raises(ValueError, match="subset"):
-        ItemEncoderConfig(96, 25, modalities=())
+        MultimodalEncoderConfig(96, 25, modalities=())
     with pytest.raises(ValueError, match="needs 'image' and 'text'"):
-        ItemEncoderConfig(96, 25, modalities=("id", "text"), fusion="cross")
+        MultimodalEncoderConfig(96, 25, modalities=("id", "text"), fusion="cross")
     with pytest.raises(ValueError, match="fusion must be"):
-        ItemEncoderConfig(96, 25, fusion="sum")
+        MultimodalEncoderConfig(96, 25, fusion="sum")
     encoder = _encoder(world, features)
     with pytest.raises(ValueError, match="0..96"):
         encoder.encode(torch.tensor([1, 97]))
     with pytest.raises(ValueError, match=r"\(N,\)"):
         encoder.encode(torch.tensor([[1, 2]]))
     with pytest.raises(ValueError, match="features describe 96 items"):
-        ItemEncoder(ItemEncoderConfig(50, len(world.vocabulary)), features)
+        MultimodalItemEncoder(MultimodalEncoderConfig(50, len(world.vocabulary)), features)
+    with pytest.raises(TypeError, match="needs MultimodalFeatures"):
+        make_item_encoder(MultimodalEncoderConfig(96, len(world.vocabulary)), torch.zeros(96, 4))
 
 
 def test_features_are_buffers_not_saved(world, features):
@@ -214,12 +215,7 @@ def test_features_are_buffers_not_saved(world, features):
     assert {n for n, _ in encoder.named_buffers()} >= {"images", "text_tokens", "price_buckets"}
 
 
-# ---- the multimodal SASRec ------------------------------------------------------------------------
-
-
-def _model(world, features, fusion="gated", modalities=MODALITIES, seed=0):
-    torch.manual_seed(seed)
-    return build_multimodal_sasrec(features, len(world.vocabulary), multimodal_settings("notebook"), modalities=modalities, fusion=fusion)
+# ---- the multimodal SASRec: SASRec with the multimodal item encoder ----------------------------
 
 
 @pytest.fixture(scope="module")
@@ -227,53 +223,61 @@ def split(world):
     return temporal_leave_one_out(world.interactions, catalogue=world.items.index)
 
 
+@pytest.fixture(scope="module")
+def data(world, split):
+    return BenchData("shopworld", split, evaluation_batches(split, "valid", max_len=30),
+                     evaluation_batches(split, "test", max_len=30), world=world)
+
+
+def _model(data, fusion="gated", modalities=MODALITIES, seed=0):
+    torch.manual_seed(seed)
+    return build_sasrec(data, multimodal_settings(data, "notebook", modalities=modalities, fusion=fusion))
+
+
 @pytest.mark.parametrize("fusion", FUSIONS)
-def test_multimodal_sasrec_interface_and_shared_table(world, features, split, fusion):
-    model = _model(world, features, fusion).eval()
-    assert isinstance(model, SASRec) and not hasattr(model, "item_embedding")
-    batch = evaluation_batches(split, "test", max_len=30)[0]
+def test_multimodal_sasrec_interface_and_shared_table(data, fusion):
+    model = _model(data, fusion).eval()
+    assert isinstance(model, SASRec) and isinstance(model.item_encoder, MultimodalItemEncoder)
+    assert not hasattr(model, "item_embedding") and not hasattr(model, "_item_table"), "no per-call table on the module"
+    batch = data.test[0]
     with torch.no_grad():
         scores = model.score_all(batch)  # one encoder pass shared by inputs and outputs
-        assert scores.shape == (len(batch), world.num_items)
-        # the same scores through the uncached hooks (embed_items and output_items encode on their own)
-        by_hooks = model(batch.history)[:, -1] @ model.output_items().T
-    torch.testing.assert_close(scores, by_hooks, atol=1e-5, rtol=1e-4)
-    assert model._item_table is None  # nothing outlives the call
+        assert scores.shape == (len(batch), data.world.num_items)
+        # the same scores from the parts: the table, the hidden states it gives, the tied output
+        table = model.item_encoder.table()
+        by_parts = model(batch.history, batch.history_times, table=table)[:, -1] @ table[1:].T
+    torch.testing.assert_close(scores, by_parts, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(model.score(batch, batch.targets[:, None]), scores.gather(1, batch.targets[:, None] - 1))
     metrics = evaluate(model, [batch]).metrics((10,))
     assert 0.0 <= metrics["NDCG@10"] <= 1.0
 
 
-def test_multimodal_sasrec_is_causal(world, features, split):
-    model = _model(world, features, "cross").eval()
-    history = evaluation_batches(split, "test", max_len=30)[0].history[:4]
+def test_multimodal_sasrec_is_causal(data):
+    model = _model(data, "cross").eval()
+    history = data.test[0].history[:4]
     changed = history.clone()
-    changed[:, 20] = changed[:, 20] % world.num_items + 1
+    changed[:, 20] = changed[:, 20] % data.world.num_items + 1
     with torch.no_grad():
         before, after = model(history), model(changed)
     torch.testing.assert_close(after[:, :20], before[:, :20])
     assert not torch.allclose(after[:, 20:], before[:, 20:])
 
 
-def test_train_multimodal_is_deterministic_and_learns(world, split):
-    data = BenchData("shopworld", split, evaluation_batches(split, "valid", max_len=30), evaluation_batches(split, "test", max_len=30))
-    settings = multimodal_settings("notebook")
-    settings = type(settings)(**{**settings.__dict__, "config": TrainConfig(epochs=2, lr=5e-3, batch_size=16, patience=2)})
-    runs = [
-        train_multimodal(data, "notebook", 0, torch.device("cpu"), fusion="gated", world=world, settings=settings)
-        for _ in range(2)
-    ]
-    assert isinstance(runs[0].model, MultimodalSASRec) and runs[0].epochs == 2
+def test_training_the_multimodal_sasrec_is_deterministic(data, split):
+    settings = multimodal_settings(data, "notebook", fusion="gated")
+    settings = dataclasses.replace(settings, train=TrainConfig(epochs=2, lr=5e-3, batch_size=16, patience=2))
+    runs = [train(build_sasrec, data, settings, seed=0, device="cpu") for _ in range(2)]
+    assert isinstance(runs[0].model.item_encoder, MultimodalItemEncoder) and runs[0].epochs == 2
     with torch.no_grad():
         a, b = (r.model.eval().score_all(data.test[0]) for r in runs)
     torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="only 'shopworld'"):
-        train_multimodal(BenchData("ml100k", split, data.valid, data.test), "notebook", 0, torch.device("cpu"))
+        multimodal_settings(BenchData("ml100k", split, data.valid, data.test), "notebook")
 
 
-def test_split_ids_must_match_world(world, split):
+def test_split_ids_must_match_world(data, split):
     other = generate_shopworld(ShopWorldConfig(num_items=112, num_users=30, seed=3))
-    data = BenchData("shopworld", split, [], [])
+    mismatched = dataclasses.replace(data, world=other)
     with pytest.raises(ValueError, match="item ids"):
-        train_multimodal(data, "notebook", 0, torch.device("cpu"), world=other)
-    assert np.array_equal(split.item_ids[1:], world.items.index.to_numpy())
+        build_sasrec(mismatched, multimodal_settings(mismatched, "notebook"))
+    assert np.array_equal(split.item_ids[1:], data.world.items.index.to_numpy())

@@ -41,7 +41,9 @@ def test_fixture_solutions_and_markers_are_gone(fixture_student):
     nb, n_exercises = fixture_student
     assert n_exercises == 3
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    for gone in ("### BEGIN SOLUTION", "### END SOLUTION", "# NBVAL_CHECK_OUTPUT", "y = x + x", "x * factor", "rate = 1 / 2", "pair: tuple = (1, 2)"):
+    gone_lines = ("### BEGIN SOLUTION", "### END SOLUTION", "# NBVAL_CHECK_OUTPUT", "y = x + x", "x * factor", "rate = 1 / 2",
+                  "pair: tuple = (1, 2)")
+    for gone in gone_lines:
         assert gone not in code, f"{gone!r} is still in the student edition"
     assert code.count(student_edition.STUB_RAISE) == 2
     assert "rate = None" in code and "pair = None" in code and code.count("rate = None") == 1

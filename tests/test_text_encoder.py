@@ -9,9 +9,9 @@ import sys
 import pandas as pd
 import pytest
 import torch
+from checker_support import not_answered, verdict
 
 from course_lib import text_encoder as te
-from checker_support import not_answered, verdict
 
 HAS_PACKAGE = importlib.util.find_spec(te.PACKAGE_MODULE) is not None
 needs_model = pytest.mark.skipif(not HAS_PACKAGE, reason=f"{te.PACKAGE} is not installed")

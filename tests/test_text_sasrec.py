@@ -1,30 +1,37 @@
-"""TextSASRec (frozen text features as item vectors) and the cold-start split."""
+"""SASRec over frozen text features (a TextItemEncoder), training catalogues, and the cold-start split."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from factories import history_batch, random_split
 
 from course_lib import PAD_ID, set_seed
-from course_lib.data import temporal_leave_one_out, training_windows
+from course_lib.data import training_windows
 from course_lib.data.batch import Batch
 from course_lib.data.cold_start import chance_metrics, cold_start_batches, hold_out_items
 from course_lib.metrics import evaluate, hit_rate, ndcg
 from course_lib.models import SASRec, SASRecConfig
 from course_lib.models.candidate_subset import CandidateSubset
-from course_lib.models.text_sasrec import TextSASRec, TextSASRecConfig
+from course_lib.models.item_encoders import IdEmbedding, TextItemEncoder, TextItemEncoderConfig, lookup, make_item_encoder
 
 I, DT, L = 30, 16, 8
 FEATURES = ["id", "text", "id+text"]
+CONFIG = SASRecConfig(I, max_len=L, d_model=8, n_heads=2, n_layers=2, dropout=0.0)
 
 
-def make_model(features: str, seed: int = 0, catalogue: torch.Tensor | None = None) -> TextSASRec:
+def text_embeddings() -> torch.Tensor:
+    return torch.nn.functional.normalize(torch.randn(I, DT, generator=torch.Generator().manual_seed(99)), dim=-1)
+
+
+def make_model(features: str, seed: int = 0, catalogue: torch.Tensor | None = None) -> SASRec:
+    """SASRec whose item vectors are E[i] ("id"), W t_i ("text") or E[i] + W t_i ("id+text")."""
     set_seed(seed)
-    text = torch.nn.functional.normalize(torch.randn(I, DT, generator=torch.Generator().manual_seed(99)), dim=-1)
-    config = TextSASRecConfig(I, max_len=L, d_model=8, n_heads=2, n_layers=2, dropout=0.0, item_features=features, text_dim=DT)
-    return TextSASRec(config, text, training_catalogue=catalogue)
+    if features == "id":
+        return SASRec(CONFIG, training_catalogue=catalogue)
+    encoder = TextItemEncoder(TextItemEncoderConfig(I, text_dim=DT, d_model=8, with_id=features == "id+text"), text_embeddings())
+    return SASRec(CONFIG, encoder, training_catalogue=catalogue)
 
 
 def make_history(seed: int, batch: int = 4) -> torch.Tensor:
@@ -34,19 +41,16 @@ def make_history(seed: int, batch: int = 4) -> torch.Tensor:
     return history
 
 
-def batch_of(history: torch.Tensor, seq_targets: torch.Tensor | None = None) -> Batch:
-    return Batch(users=torch.arange(len(history)), history=history, history_times=torch.zeros_like(history), seq_targets=seq_targets)
-
-
 @pytest.mark.parametrize("features", FEATURES)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_shapes(features, seed):
     model = make_model(features, seed).eval()
     history = make_history(seed)
     assert model(history).shape == (4, L, 8)
-    assert model.score_all(batch_of(history)).shape == (4, I)
-    assert model.output_items().shape == (I, 8)
-    assert torch.equal(model.embed_items(torch.tensor([PAD_ID])), torch.zeros(1, 8)), "PAD_ID must be the zero vector"
+    assert model.score_all(history_batch(history)).shape == (4, I)
+    table = model.item_encoder.table()
+    assert table.shape == (I + 1, 8)
+    assert torch.equal(table[PAD_ID], torch.zeros(8)), "PAD_ID must be the zero vector"
 
 
 @pytest.mark.parametrize("features", FEATURES)
@@ -67,38 +71,47 @@ def test_id_mode_is_plain_sasrec():
     set_seed(3)
     plain = SASRec(SASRecConfig(I, max_len=L, d_model=8, n_heads=2, n_layers=2, dropout=0.0)).eval()
     history = make_history(3)
+    assert isinstance(model.item_encoder, IdEmbedding)
     with torch.no_grad():
-        torch.testing.assert_close(model.score_all(batch_of(history)), plain.score_all(batch_of(history)))
+        torch.testing.assert_close(model.score_all(history_batch(history)), plain.score_all(history_batch(history)))
 
 
 def test_item_vectors_follow_the_formula():
     text_model, sum_model = make_model("text", 1), make_model("id+text", 1)
-    assert text_model.item_embedding is None and sum_model.item_embedding is not None
+    text_encoder, sum_encoder = text_model.item_encoder, sum_model.item_encoder
+    assert text_encoder.id_embedding is None and sum_encoder.id_embedding is not None
     items = torch.tensor([1, 5, I])
+    t = text_embeddings()[items - 1]  # row c of the embeddings is item c + 1
     with torch.no_grad():
-        torch.testing.assert_close(text_model.embed_items(items), text_model.text_features[items] @ text_model.text_projection.weight.T)
-        expected = sum_model.item_embedding(items) + sum_model.text_features[items] @ sum_model.text_projection.weight.T
-        torch.testing.assert_close(sum_model.embed_items(items), expected)
+        torch.testing.assert_close(lookup(text_encoder.table(), items), t @ text_encoder.text_projection.weight.T)
+        expected = sum_encoder.id_embedding(items) + t @ sum_encoder.text_projection.weight.T
+        torch.testing.assert_close(lookup(sum_encoder.table(), items), expected)
+        # the tied output layer reads the same vectors: scores are hidden states . table rows
+        hidden = sum_model(make_history(1))
+        torch.testing.assert_close(sum_model.item_scores(hidden), hidden @ sum_encoder.table()[1:].T)
 
 
 @pytest.mark.parametrize("features", ["text", "id+text"])
 def test_text_features_stay_frozen(features):
     model = make_model(features).train()
-    frozen = model.text_features.clone()
-    projection = model.text_projection.weight.detach().clone()
-    assert all(p is not model.text_features for p in model.parameters()), "text features must not be a parameter"
+    encoder = model.item_encoder
+    frozen = encoder.text_features.clone()
+    projection = encoder.text_projection.weight.detach().clone()
+    assert all(p is not encoder.text_features for p in model.parameters()), "text features must not be a parameter"
+    assert "item_encoder.text_features" not in model.state_dict(), "they are data, not weights"
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
     history = make_history(0)
     targets = torch.where(history == PAD_ID, history, history % I + 1)
     for _ in range(3):
         optimizer.zero_grad()
-        model.loss(batch_of(history, targets)).backward()
+        model.loss(history_batch(history, seq_targets=targets)).backward()
         optimizer.step()
-    assert torch.equal(model.text_features, frozen)
-    assert not torch.allclose(model.text_projection.weight, projection), "the projection must learn"
+    assert torch.equal(encoder.text_features, frozen)
+    assert not torch.allclose(encoder.text_projection.weight, projection), "the projection must learn"
 
 
-def test_items_outside_the_training_catalogue_get_no_gradient():
+@pytest.mark.parametrize("features", FEATURES)
+def test_items_outside_the_training_catalogue_get_no_gradient(features):
     catalogue = torch.ones(I, dtype=torch.bool)
     catalogue[[4, 9, 19]] = False  # items 5, 10, 20 held out
     history = make_history(0)
@@ -106,39 +119,39 @@ def test_items_outside_the_training_catalogue_get_no_gradient():
     targets = torch.where(history == PAD_ID, history, (history % (I - 1)) + 1)
     targets[(targets == 5) | (targets == 10) | (targets == 20)] = 2
     for masked in (True, False):
-        model = make_model("id", catalogue=catalogue if masked else None).train()
-        model.loss(batch_of(history, targets)).backward()
-        grad_rows = model.item_embedding.weight.grad[[5, 10, 20]]
+        model = make_model(features, catalogue=catalogue if masked else None).train()
+        model.loss(history_batch(history, seq_targets=targets)).backward()
+        table = model.item_encoder if features == "id" else model.item_encoder.id_embedding
+        if table is None:  # "text": no ID rows; the shared projection learns from the other items
+            continue
+        grad_rows = table.weight.grad[[5, 10, 20]]
         if masked:
             assert torch.equal(grad_rows, torch.zeros_like(grad_rows)), "held-out rows must get no gradient at all"
         else:  # full softmax: every non-target is a negative and is pushed down
             assert grad_rows.abs().sum() > 0
     model.eval()  # evaluation ranks the whole catalogue, held-out items included
-    assert torch.isfinite(model.score_all(batch_of(history))).all()
+    assert torch.isfinite(model.score_all(history_batch(history))).all()
 
 
 def test_bad_inputs_are_named():
-    config = TextSASRecConfig(I, max_len=L, d_model=8, n_heads=2, n_layers=1, text_dim=DT)
+    config = TextItemEncoderConfig(I, text_dim=DT, d_model=8)
     with pytest.raises(ValueError, match="text_embeddings"):
-        TextSASRec(config, torch.zeros(I + 1, DT))
-    with pytest.raises(ValueError, match="item_features"):
-        TextSASRec(TextSASRecConfig(I, text_dim=DT, item_features="image"), torch.zeros(I, DT))
+        TextItemEncoder(config, torch.zeros(I + 1, DT))
+    with pytest.raises(ValueError, match="NaN"):
+        TextItemEncoder(config, torch.full((I, DT), float("nan")))
+    with pytest.raises(TypeError, match="needs Tensor"):
+        make_item_encoder(config, [[0.0] * DT] * I)
     with pytest.raises(ValueError, match="training_catalogue"):
-        TextSASRec(config, torch.zeros(I, DT), training_catalogue=torch.ones(I))
+        SASRec(CONFIG, training_catalogue=torch.ones(I))
+    with pytest.raises(ValueError, match="D = 8 vectors for I = 30"):
+        SASRec(CONFIG, TextItemEncoder(TextItemEncoderConfig(I, text_dim=DT, d_model=16), text_embeddings()))
 
 
 # --------------------------------------------------------------------------- cold start
 
 
-def synthetic_split(seed: int, users: int = 40, items: int = 50):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for user in range(users):
-        n = int(rng.integers(2, 25))
-        for step, item in enumerate(rng.integers(1, items + 1, size=n)):
-            rows.append((user, int(item), 1000 + step))
-    frame = pd.DataFrame(rows, columns=["user", "item", "timestamp"])
-    return temporal_leave_one_out(frame, catalogue=np.arange(1, items + 1))
+def synthetic_split(seed: int):
+    return random_split(seed, users=40, items=50, events=(2, 25), repeats=True)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -1,27 +1,26 @@
-"""Time-aware SASRec: reads the gaps, stays causal and padding-invariant, same interface as SASRec."""
+"""Time-aware SASRec (SASRec with time-gap buckets): reads the gaps, stays causal and padding-invariant."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from factories import history_batch
 
 from course_lib import PAD_ID
-from course_lib.data import Batch
-from course_lib.data.time_buckets import NO_GAP
+from course_lib.data.time_buckets import NO_GAP, TimeBucketConfig
 from course_lib.metrics import evaluate
-from course_lib.models.sasrec import SASRec
-from course_lib.models.time_aware_sasrec import TimeAwareSASRec, TimeAwareSASRecConfig
+from course_lib.models.sasrec import SASRec, SASRecConfig
 
 I = 30  # catalogue size of the toy tests
 
 
-def make_model(seed: int, *, max_len: int = 12, n_layers: int = 2) -> TimeAwareSASRec:
+def make_model(seed: int, *, max_len: int = 12, n_layers: int = 2) -> SASRec:
     torch.manual_seed(seed)
-    config = TimeAwareSASRecConfig(I, max_len=max_len, d_model=16, n_heads=2, n_layers=n_layers, dropout=0.1,
-                                   time_unit_seconds=60.0, num_time_buckets=8)
-    model = TimeAwareSASRec(config)
+    config = SASRecConfig(I, max_len=max_len, d_model=16, n_heads=2, n_layers=n_layers, dropout=0.1,
+                          time_gaps=TimeBucketConfig(unit_seconds=60.0, num_buckets=8))
+    model = SASRec(config)
     with torch.no_grad():  # make the time vectors as large as the item vectors, so that they matter
-        model.time_embedding.weight[1:].normal_(std=1.0)
+        model.encoder.time_gaps.weight[1:].normal_(std=1.0)
     return model.eval()
 
 
@@ -37,9 +36,9 @@ def random_case(seed: int, batch: int, length: int, pad_left: int = 0) -> tuple[
 
 def test_is_a_sasrec_with_a_time_table():
     model = make_model(0)
-    assert isinstance(model, SASRec)
-    assert model.time_embedding.weight.shape == (8, 16)
-    assert torch.equal(model.time_embedding.weight[NO_GAP], torch.zeros(16))
+    assert isinstance(model, SASRec) and SASRec(SASRecConfig(I)).encoder.time_gaps is None  # off by default
+    assert model.encoder.time_gaps.weight.shape == (8, 16)
+    assert torch.equal(model.encoder.time_gaps.weight[NO_GAP], torch.zeros(16))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -87,17 +86,17 @@ def test_gap_buckets_by_hand():
     history = torch.tensor([[PAD_ID, 5, 6, 7, 8]])
     times = torch.tensor([[0, 1000, 1030, 1200, 1000 + 86_400]])  # gaps -, -, 30 s, 170 s, ~1 day
     # buckets of 60 s units: [0, 60) -> 1, [60, 180) -> 2, ..., >= 63 units -> 7 (the last of 8)
-    assert torch.equal(model.gap_buckets(history, times), torch.tensor([[NO_GAP, NO_GAP, 1, 2, 7]]))
+    assert torch.equal(model.encoder.gap_buckets(history, times), torch.tensor([[NO_GAP, NO_GAP, 1, 2, 7]]))
 
 
 def test_interface_loss_and_score_all_agree_with_the_forward_pass():
     model = make_model(4)
     history, times = random_case(4, 3, 12, pad_left=2)
     targets = torch.tensor([1, 5, 9])
-    batch = Batch(users=torch.arange(3), history=history, history_times=times, targets=targets, seen=history)
+    batch = history_batch(history, times, targets=targets, seen=history)
     with torch.no_grad():
         hidden = model(history, times)
-        expected = hidden[:, -1] @ model.item_embedding.weight[1:].T
+        expected = hidden[:, -1] @ model.item_encoder.weight[1:].T
         torch.testing.assert_close(model.score_all(batch), expected)
         torch.testing.assert_close(model.score(batch, targets[:, None]), expected.gather(1, targets[:, None] - 1))
         loss = model.loss(batch)
@@ -105,7 +104,7 @@ def test_interface_loss_and_score_all_agree_with_the_forward_pass():
         seq_targets = torch.roll(history, -1, dims=1)
         seq_targets[:, -1] = targets
         seq_targets[history == PAD_ID] = PAD_ID
-        seq_batch = Batch(users=torch.arange(3), history=history, history_times=times, seq_targets=seq_targets)
+        seq_batch = history_batch(history, times, seq_targets=seq_targets)
         keep = seq_targets != PAD_ID
         by_hand = torch.nn.functional.cross_entropy(model.item_scores(hidden)[keep], seq_targets[keep] - 1)
         torch.testing.assert_close(model.loss(seq_batch), by_hand)
@@ -116,7 +115,7 @@ def test_interface_loss_and_score_all_agree_with_the_forward_pass():
 def test_errors():
     model = make_model(0)
     history, times = random_case(0, 2, 6)
-    with pytest.raises(ValueError, match="needs the event times"):
+    with pytest.raises(ValueError, match="pass history_times"):
         model(history)
     with pytest.raises(ValueError, match="history_times must match history"):
         model(history, times[:, :4])
@@ -125,4 +124,4 @@ def test_errors():
     with pytest.raises(ValueError, match="max_len"):
         model(torch.ones(1, 20, dtype=torch.long), torch.ones(1, 20, dtype=torch.long))
     with pytest.raises(ValueError, match="seq_targets"):
-        model.loss(Batch(users=torch.arange(2), history=history, history_times=times))
+        model.loss(history_batch(history, times))

@@ -2,37 +2,36 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-import torch
+import math
 
-from course_lib.data import evaluation_batches, temporal_leave_one_out, training_pairs
+import numpy as np
+import pytest
+import torch
+from factories import split_of
+
+from course_lib.data import evaluation_batches, training_pairs
 from course_lib.metrics import evaluate
 from course_lib.models import MatrixFactorization, MFConfig, Recommender
-from course_lib.training import TrainConfig, fit
+from course_lib.training import TrainConfig, fit, learning_rate_factor
 
 
-def split(seed=0, users=60, items=30):
+def split(seed=0, users=60):
     rng = np.random.default_rng(seed)
     rows = []
     for u in range(users):
         group = u % 3  # three taste groups, so MF can learn something
         pool = np.arange(1 + group * 10, 11 + group * 10)
-        chosen = rng.choice(pool, size=8, replace=False)
-        rows += [(u, int(i), 1, t) for t, i in enumerate(chosen)]
-    return temporal_leave_one_out(pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"]))
+        rows += [(u, int(i), t) for t, i in enumerate(rng.choice(pool, size=8, replace=False))]
+    return split_of(rows)
 
 
 def run(seed=0, epochs=8, patience=100, lr=0.05):
     torch.manual_seed(seed)
     sp = split()
-    mf = MatrixFactorization(MFConfig(sp.num_users, sp.num_items, dim=8))
-    pairs = training_pairs(sp)
+    mf = MatrixFactorization(MFConfig(sp.num_users, sp.num_items, d_model=8))
     valid = evaluation_batches(sp, "valid")
-    result = fit(
-        mf, lambda g: pairs.batches(32, g), valid,
-        config=TrainConfig(epochs=epochs, lr=lr, patience=patience, progress=False), device="cpu",
-    )
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=32, patience=patience, progress=False)
+    result = fit(mf, training_pairs(sp), valid, config=config, device="cpu")
     return mf, result, valid
 
 
@@ -75,26 +74,61 @@ def test_the_loop_passes_its_generator_to_loss():
             return (self.w[negatives - 1] - self.w[batch.targets - 1]).mean()
 
     sp = split()
-    pairs = training_pairs(sp)
-    fit(Recorder(sp.num_items), lambda g: pairs.batches(64, g), evaluation_batches(sp, "valid"),
-        config=TrainConfig(epochs=2, progress=False), device="cpu")
+    fit(Recorder(sp.num_items), training_pairs(sp), evaluation_batches(sp, "valid"),
+        config=TrainConfig(epochs=2, batch_size=64, progress=False), device="cpu")
     assert seen and all(isinstance(g, torch.Generator) for g in seen) and len({id(g) for g in seen}) == 1
 
 
-def test_scheduler_is_stepped_per_batch_and_needs_its_optimizer():
-    import pytest
+class StepRecorder(Recommender):
+    """loss = w, so every Adam step moves w by about the learning rate: the steps record the schedule."""
 
-    torch.manual_seed(0)
+    def __init__(self, num_items: int) -> None:
+        super().__init__(num_items)
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.values: list[float] = []
+
+    def score_all(self, batch):
+        return torch.zeros(len(batch), self.num_items)  # validation never improves: nothing to restore
+
+    def loss(self, batch, *, generator=None):
+        self.values.append(self.w.item())
+        return self.w.sum()
+
+
+def test_learning_rate_factor_by_hand():
+    factor = [learning_rate_factor(s, warmup_steps=4, total_steps=12, schedule="cosine") for s in range(12)]
+    np.testing.assert_allclose(factor[:4], [0.25, 0.5, 0.75, 1.0])  # linear warm-up to the full rate
+    assert factor[4] == 1.0 and all(a >= b for a, b in zip(factor[3:], factor[4:])), "then it only decreases"
+    np.testing.assert_allclose(factor[8], 0.5 * (1 + math.cos(math.pi * 4 / 8)))  # halfway: 0.5
+    assert learning_rate_factor(12, warmup_steps=4, total_steps=12, schedule="cosine") == 0.0
+    constant = [learning_rate_factor(s, warmup_steps=2, total_steps=12, schedule="constant") for s in range(5)]
+    assert constant == [0.5, 1.0, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("warmup, schedule", [(0.0, "constant"), (0.5, "cosine"), (1.0, "constant"), (0.0, "cosine")])
+def test_fit_owns_the_optimizer_and_follows_the_schedule(warmup, schedule):
     sp = split()
-    mf = MatrixFactorization(MFConfig(sp.num_users, sp.num_items, dim=4))
+    pairs = training_pairs(sp)  # 360 pairs: 6 steps of 64 per epoch
+    model = StepRecorder(sp.num_items)
+    config = TrainConfig(epochs=3, lr=0.1, batch_size=64, patience=10, warmup_epochs=warmup, schedule=schedule, progress=False)
+    fit(model, pairs, evaluation_batches(sp, "valid"), config=config, device="cpu")
+    steps = -np.diff(model.values)  # how far each optimizer step moved w: lr x factor (Adam with a constant gradient)
+    per_epoch = math.ceil(len(pairs) / 64)
+    warmup_steps = max(1, round(warmup * per_epoch)) if warmup > 0 else 0
+    expected = [0.1 * learning_rate_factor(s, warmup_steps=warmup_steps, total_steps=3 * per_epoch, schedule=schedule)
+                for s in range(len(steps))]
+    np.testing.assert_allclose(steps, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_train_config_and_fit_refuse_what_cannot_work():
+    for bad, message in [
+        (dict(epochs=0), "epochs must be a positive int"), (dict(batch_size=-1), "batch_size"), (dict(lr=0.0), "lr must be > 0"),
+        (dict(warmup_epochs=-1.0), "warmup_epochs"), (dict(schedule="linear"), "schedule must be"), (dict(patience=True), "patience"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(**bad)
+    sp = split()
     pairs = training_pairs(sp)
-    optimizer = torch.optim.Adam(mf.parameters(), lr=0.01)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1 + step))
-    batches = lambda g: pairs.batches(64, g)
-    steps_per_epoch = len(list(batches(torch.Generator())))
-    fit(mf, batches, evaluation_batches(sp, "valid"), config=TrainConfig(epochs=2, patience=10, progress=False),
-        device="cpu", optimizer=optimizer, scheduler=scheduler)
-    assert scheduler.last_epoch == 2 * steps_per_epoch
-    with pytest.raises(ValueError, match="optimizer"):
-        fit(mf, batches, evaluation_batches(sp, "valid"), config=TrainConfig(epochs=1, progress=False),
-            device="cpu", scheduler=scheduler)
+    with pytest.raises(TypeError, match="TrainingExamples"):
+        fit(MatrixFactorization(MFConfig(sp.num_users, sp.num_items, d_model=4)), lambda g: pairs.batches(64, g),
+            evaluation_batches(sp, "valid"), config=TrainConfig(epochs=1, progress=False), device="cpu")

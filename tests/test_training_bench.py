@@ -1,52 +1,82 @@
-"""The benchmark command: runs end to end on ShopWorld (generated, no download) and prints one table."""
+"""The benchmark: one settings record, the command's table on ShopWorld, clear errors, the ablation entries."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from course_lib import bench
+from course_lib.bench import (
+    MODELS,
+    BenchModel,
+    Settings,
+    Windows,
+    build_mf,
+    build_popularity,
+    load_dataset,
+    popularity_settings,
+    run_benchmark,
+)
+from course_lib.bench import run as bench_run
+from course_lib.bench import table as bench_table
+from course_lib.models import MFConfig, SASRecConfig
+from course_lib.models.multimodal.item_encoder import MODALITIES, MultimodalEncoderConfig
+from course_lib.training import TrainConfig, TrainResult
+
+
+def tiny_mf_settings(data, mode):
+    return Settings(MFConfig(data.split.num_users, data.split.num_items, d_model=8),
+                    TrainConfig(epochs=2, lr=1e-2, batch_size=2048, progress=False))
 
 
 def test_benchmark_table_on_shopworld(capsys, monkeypatch):
-    # a smaller, faster MF setting so the smoke test stays quick
-    monkeypatch.setattr(bench, "mf_settings", lambda mode: (8, bench.TrainConfig(epochs=2, lr=1e-2, batch_size=2048, progress=False)))
-    bench.main(["shopworld", "--models", "Pop", "MF"])
+    entries = [BenchModel("Pop", popularity_settings, build_popularity), BenchModel("MF", tiny_mf_settings, build_mf)]
+    monkeypatch.setattr(bench_table, "MODELS", entries)  # a small, fast MF so the smoke test stays quick
+    bench_table.main(["shopworld", "--models", "Pop", "MF"])
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("|")]
     assert lines[0] == "| model | HR@10 | NDCG@10 | MRR | seconds | epochs |"
     assert [line.split("|")[1].strip() for line in lines[2:]] == ["Pop", "MF"]
     pop_hr = float(lines[2].split("|")[2])
     assert 0.0 <= pop_hr <= 1.0
+    assert lines[3].split("|")[6].strip() == "2"  # MF trained its 2 epochs
 
 
 def test_unknown_model_is_named():
     with pytest.raises(ValueError, match="known models: Pop, MF"):
-        bench.run_benchmark("shopworld", models=["SASRec-typo"])
+        run_benchmark("shopworld", models=["SASRec-typo"])
 
 
 def test_benchmark_refuses_a_model_that_cannot_train_on_the_dataset():
-    from course_lib.bench import run_benchmark
-
     with pytest.raises(ValueError, match="cannot train on 'ml100k'"):
         run_benchmark("ml100k", models=["Multimodal"])
 
 
-def test_single_modality_capstone_entries_build_that_modality_only(monkeypatch):
-    from course_lib.models.multimodal.item_encoder import MODALITIES
+def test_settings_refuse_parts_that_disagree():
+    model = SASRecConfig(10, max_len=20, d_model=8)
+    with pytest.raises(ValueError, match="max_len = 20 positions but the windows have L = 30"):
+        Settings(model, TrainConfig(), Windows(max_len=30))
+    with pytest.raises(ValueError, match="disagree on d_model: 8 and 16"):
+        Settings(model, TrainConfig(), Windows(max_len=20), MultimodalEncoderConfig(10, 5, d_model=16))
+    with pytest.raises(ValueError, match="disagree on num_items"):
+        Settings(model, TrainConfig(), Windows(max_len=20), MultimodalEncoderConfig(11, 5, d_model=8))
+    with pytest.raises(ValueError, match="max_len and stride must be >= 1"):
+        Windows(max_len=5, stride=0)
+    assert Settings(model, TrainConfig(), Windows(max_len=20)).items is None
 
+
+def test_single_modality_capstone_entries_build_that_modality_only(monkeypatch):
     built = {}
 
-    def capture(model, data, config, seed, device, **options):  # stands in for training
-        built[seed] = model
-        return bench.BenchRun(model, 0.0, 0, None)
+    def capture(model, examples, valid_batches, *, config, device):  # stands in for training
+        built[0] = model
+        return TrainResult(best_epoch=0, best_score=0.0, epochs_run=0, seconds=0.0)
 
-    monkeypatch.setattr(bench, "fit_on_windows", capture)
-    data = bench.load_dataset("shopworld")
+    monkeypatch.setattr(bench_run, "fit", capture)
+    data = load_dataset("shopworld")
     for modality in MODALITIES:
-        entry = next(m for m in bench.MODELS if m.name == f"Capstone-{modality}-only")
+        entry = next(m for m in MODELS if m.name == f"Capstone-{modality}-only")
         assert entry.datasets == ("shopworld",)
         entry.train(data, "notebook", 0, torch.device("cpu"))
         assert built[0].item_encoder.config.modalities == (modality,)
-    bench.MODELS[[m.name for m in bench.MODELS].index("Capstone")].train(data, "notebook", 0, torch.device("cpu"))
+    next(m for m in MODELS if m.name == "Capstone").train(data, "notebook", 0, torch.device("cpu"))
     assert built[0].item_encoder.config.modalities == MODALITIES
