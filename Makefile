@@ -8,6 +8,7 @@
 #   make setup        only set up: .venv with the pinned packages and the Jupyter kernel
 #                     (TORCH_INDEX_URL=... takes torch from another index, e.g. PyTorch's CPU-only one)
 #   make student      the student edition (solutions replaced by placeholders) in build/student/
+#                     (a student's edits there are never overwritten; FORCE=1 keeps them as backups and rebuilds)
 #   make slides       reveal.js slides of every notebook, executed, in build/slides/
 #   make site         every notebook executed and rendered as HTML with an index, in build/site/
 #   make lock         re-resolve requirements-lock.txt from pyproject.toml's ranges (maintainers)
@@ -74,18 +75,23 @@ EXECUTED := $(patsubst notebooks/%,build/executed/%,$(NOTEBOOKS))
 LIB_SOURCES := $(shell find course_lib -name '*.py' 2>/dev/null)
 # Where the slides load reveal.js from; empty = nbconvert's CDN (unpkg.com/reveal.js@4.0.2).
 REVEAL_PREFIX ?=
+# An edition never overwrites what someone changed in its folder: the build stops and says so.
+# FORCE=1 rebuilds anyway and keeps each changed file under a NAME.mine-<date>-<time> backup name.
+FORCE ?=
+FORCE_FLAG := $(if $(FORCE),--force,)
+STUDENT_DIR ?= build/student
 
 student: setup
-	$(BIN)/python tools/student_edition.py notebooks build/student
+	$(BIN)/python tools/student_edition.py $(FORCE_FLAG) notebooks $(STUDENT_DIR)
 
 build/executed/%.ipynb: notebooks/%.ipynb $(LIB_SOURCES) | $(STAMP)
 	$(BIN)/python tools/execute.py build/executed $<
 
 slides: $(EXECUTED)
-	$(BIN)/python tools/slides.py $(if $(REVEAL_PREFIX),--reveal-prefix $(REVEAL_PREFIX)) build/slides $(EXECUTED)
+	$(BIN)/python tools/slides.py $(FORCE_FLAG) $(if $(REVEAL_PREFIX),--reveal-prefix $(REVEAL_PREFIX)) build/slides $(EXECUTED)
 
 site: $(EXECUTED)
-	$(BIN)/python tools/course_site.py build/site $(EXECUTED)
+	$(BIN)/python tools/course_site.py $(FORCE_FLAG) build/site $(EXECUTED)
 
 lock:
 	rm -rf build/lock-venv

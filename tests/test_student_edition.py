@@ -99,10 +99,16 @@ def test_build_writes_every_notebook(tmp_path):
     nbformat.write(nb, src / "02_second.ipynb")
     (src / "picture.png").write_bytes(b"png")
     out = tmp_path / "student"
-    (out / "stale").mkdir(parents=True)
     counts = student_edition.build(src, out)
     assert counts == {"01_first.ipynb": 3, "02_second.ipynb": 3}
-    assert sorted(p.name for p in out.iterdir()) == ["01_first.ipynb", "02_second.ipynb", "picture.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".course-edition.json", "01_first.ipynb", "02_second.ipynb", "picture.png"]
+    foreign = tmp_path / "somebody_elses"
+    (foreign / "stale").mkdir(parents=True)
+    with pytest.raises(student_edition.OutputFolderError, match="not written by this tool"):
+        student_edition.build(src, foreign)
+    assert [p.name for p in foreign.iterdir()] == ["stale"], "a folder the tool did not make is never written into"
+    with pytest.raises(student_edition.OutputFolderError, match="holds the course notebooks"):
+        student_edition.build(src, tmp_path)  # the folder that holds the notebooks themselves
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from output_folder import OutputFolderError, building, publish
 
 INDEX_TITLE = "Attention for Recommendation"
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -85,14 +86,24 @@ def _with_nav(page: str, links: list[tuple[str, str]]) -> str:
     return page[: body.end()] + f'\n<nav style="{NAV_STYLE}">{bar}</nav>\n' + page[body.end() :]
 
 
-def build(executed: list[Path], out_dir: Path) -> list[Path]:
+def build(executed: list[Path], out_dir: Path, *, force: bool = False) -> list[Path]:
     """Write ``out_dir/<notebook>.html`` for each executed notebook and ``out_dir/index.html``.
+
+    Built in a temporary folder and published by :func:`output_folder.publish`: an earlier site is
+    replaced only if nobody changed it (``force`` keeps changes under backup names).
 
     Returns the pages written, index last.
     """
+    with building(out_dir) as folder:
+        written = _write_pages(executed, folder)
+        for line in publish(folder, out_dir, tool="course site", force=force):
+            print(line)
+    return [out_dir / path.relative_to(folder) for path in written]
+
+
+def _write_pages(executed: list[Path], out_dir: Path) -> list[Path]:
     from nbconvert import HTMLExporter
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     executed = sorted(executed, key=lambda p: p.name)
     notebooks = [nbformat.read(path, as_version=4) for path in executed]
     titles = [notebook_title(nb, path.stem) for nb, path in zip(notebooks, executed)]
@@ -123,10 +134,16 @@ def build(executed: list[Path], out_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
+    force = "--force" in argv
+    argv = [a for a in argv if a != "--force"]
     if len(argv) < 2:
         print(__doc__)
         return 2
-    pages = build([Path(a) for a in argv[1:]], Path(argv[0]))
+    try:
+        pages = build([Path(a) for a in argv[1:]], Path(argv[0]), force=force)
+    except OutputFolderError as error:
+        print(error, file=sys.stderr)
+        return 1
     print(f"rendered course: {len(pages) - 1} pages + index -> {pages[-1]}")
     return 0
 

@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from output_folder import OutputFolderError, building, publish
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from course_site import drop_check_marks, index_html, notebook_title, study_time  # noqa: E402
@@ -72,12 +73,23 @@ def mark_slides(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def build(executed: list[Path], out_dir: Path, reveal_prefix: str | None = None) -> list[Path]:
+def build(executed: list[Path], out_dir: Path, reveal_prefix: str | None = None, *, force: bool = False) -> list[Path]:
     """Write ``out_dir/<notebook>.slides.html`` per notebook, ``out_dir/index.html``, and the
-    marked notebooks in ``out_dir/notebooks/``. Returns the decks, index last."""
+    marked notebooks in ``out_dir/notebooks/``. Returns the decks, index last.
+
+    Built in a temporary folder and published by :func:`output_folder.publish`: an earlier deck
+    folder is replaced only if nobody changed it (``force`` keeps changes under backup names).
+    """
+    with building(out_dir) as folder:
+        written = _write_decks(executed, folder, reveal_prefix)
+        for line in publish(folder, out_dir, tool="slides", force=force):
+            print(line)
+    return [out_dir / path.relative_to(folder) for path in written]
+
+
+def _write_decks(executed: list[Path], out_dir: Path, reveal_prefix: str | None) -> list[Path]:
     from nbconvert import SlidesExporter
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     # A wider virtual page than nbconvert's default (960 x 700): code lines of ~100 characters fit.
     options = {"reveal_scroll": True, "reveal_number": "c/t", "reveal_width": "1280", "reveal_height": "800"}
     if reveal_prefix:
@@ -104,10 +116,15 @@ def build(executed: list[Path], out_dir: Path, reveal_prefix: str | None = None)
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reveal-prefix", default=None, help="where reveal.js is loaded from (default: nbconvert's CDN)")
+    parser.add_argument("--force", action="store_true", help="rebuild over changed decks, keeping the changes under backup names")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("notebooks", type=Path, nargs="+")
     args = parser.parse_args(argv)
-    decks = build(args.notebooks, args.out_dir, args.reveal_prefix)
+    try:
+        decks = build(args.notebooks, args.out_dir, args.reveal_prefix, force=args.force)
+    except OutputFolderError as error:
+        print(error, file=sys.stderr)
+        return 1
     print(f"slides: {len(decks) - 1} decks + index -> {decks[-1]}")
     return 0
 

@@ -1,6 +1,13 @@
 """Generate the student edition: every reference solution replaced by a placeholder.
 
-    python tools/student_edition.py [SRC_DIR [OUT_DIR]]     (default: notebooks -> build/student)
+    python tools/student_edition.py [--force] [SRC_DIR [OUT_DIR]]     (default: notebooks -> build/student)
+
+The edition is built in a temporary folder and published by :mod:`output_folder`: it replaces
+an earlier student edition only when nothing in it was changed. A student who worked in
+``build/student/`` keeps every edit and every file: the build stops and says what it kept;
+``--force`` (``make student FORCE=1``) rebuilds and renames each edited notebook to
+``NN_name.mine-<date>-<time>.ipynb`` instead of replacing it. A folder the tool did not make
+(``.``, ``notebooks``) is never written into.
 
 For every ``notebooks/NN_*.ipynb`` (whatever exists), each block between a
 ``### BEGIN SOLUTION`` line and its ``### END SOLUTION`` line is replaced by
@@ -28,6 +35,7 @@ import textwrap
 from pathlib import Path
 
 import nbformat
+from output_folder import OutputFolderError, building, publish
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -165,33 +173,46 @@ def student_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> tuple
     return nb, exercises
 
 
-def build(src_dir: Path, out_dir: Path) -> dict[str, int]:
+def build(src_dir: Path, out_dir: Path, *, force: bool = False) -> dict[str, int]:
     """Write the student edition of every ``NN_*.ipynb`` in ``src_dir`` into ``out_dir``.
 
-    ``out_dir`` is emptied first. Returns ``{notebook file name: number of exercises}``.
+    Returns ``{notebook file name: number of exercises}``.
+
+    Raises:
+        OutputFolderError: ``out_dir`` holds a student's work or is not a student-edition folder
+            (see :mod:`output_folder`); nothing was written.
     """
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
     notebooks = sorted(src_dir.glob(NOTEBOOK_GLOB))
     if not notebooks:
         raise FileNotFoundError(f"no notebooks named {NOTEBOOK_GLOB} in {src_dir}")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    if out_dir.resolve() == src_dir.resolve() or src_dir.resolve().is_relative_to(out_dir.resolve()):
+        raise OutputFolderError(f"the student edition cannot be written into {out_dir}: it holds the course notebooks {src_dir}.")
     counts: dict[str, int] = {}
-    for path in sorted(src_dir.iterdir()):
-        if path in notebooks:
-            nb, counts[path.name] = student_notebook(nbformat.read(path, as_version=4), path.name)
-            nbformat.write(nb, out_dir / path.name)
-        elif path.is_file() and not path.name.startswith(".") and path.suffix != ".ipynb":
-            shutil.copy2(path, out_dir / path.name)
-        elif path.is_dir() and not path.name.startswith((".", "__")):
-            shutil.copytree(path, out_dir / path.name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    with building(out_dir) as folder:
+        for path in sorted(src_dir.iterdir()):
+            if path in notebooks:
+                nb, counts[path.name] = student_notebook(nbformat.read(path, as_version=4), path.name)
+                nbformat.write(nb, folder / path.name)
+            elif path.is_file() and not path.name.startswith(".") and path.suffix != ".ipynb":
+                shutil.copy2(path, folder / path.name)
+            elif path.is_dir() and not path.name.startswith((".", "__")):
+                shutil.copytree(path, folder / path.name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        for line in publish(folder, out_dir, tool="student edition", force=force):
+            print(line)
     return counts
 
 
 def main(argv: list[str]) -> int:
+    force = "--force" in argv
+    argv = [a for a in argv if a != "--force"]
     src = Path(argv[0]) if argv else Path("notebooks")
     out = Path(argv[1]) if len(argv) > 1 else Path("build/student")
-    counts = build(src, out)
+    try:
+        counts = build(src, out, force=force)
+    except OutputFolderError as error:
+        print(error, file=sys.stderr)
+        return 1
     for name, n in counts.items():
         print(f"{name}: {n} exercise(s) stubbed")
     print(f"student edition: {len(counts)} notebooks, {sum(counts.values())} exercises -> {out}/")
