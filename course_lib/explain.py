@@ -149,14 +149,19 @@ def gradient_x_input(model: Recommender, batch: Batch, targets: Tensor, *, embed
 
 
 def erasure_importance(model: Recommender, batch: Batch, targets: Tensor, *, chunk_size: int = 4096) -> Tensor:
-    """Score drop when one history event is replaced by ``PAD_ID``, for every event.
+    """Score drop when one history event is removed, for every event.
 
-    ``out[b, l] = s_b(history) - s_b(history with position l set to PAD_ID)``; the other
-    events keep their positions. All B x L erased histories are scored in chunks.
+    ``out[b, l] = s_b(history) - s_b(history without event l)``. The history stays
+    right-aligned: the events older than l move one slot newer and a ``PAD_ID`` enters on the
+    left, which is the history the user would have had without that event. (Replacing event l
+    by ``PAD_ID`` in place would leave the newest slot empty when l = L-1, and a model that
+    reads the state after slot L-1, like SASRec, refuses such a history.) For a model without
+    positions, like DIN, this equals replacing the event by ``PAD_ID``. All B x L erased
+    histories are scored in chunks.
 
     Args:
         model: a recommender with ``score(batch, items (B, N)) -> (B, N)``.
-        batch: histories (B, L).
+        batch: right-aligned histories (B, L).
         targets: (B,) the item whose score is explained.
         chunk_size: erased histories scored at once (bounds memory).
 
@@ -166,9 +171,14 @@ def erasure_importance(model: Recommender, batch: Batch, targets: Tensor, *, chu
     _check_targets(batch, targets)
     history = batch.history
     size, length = history.shape
-    eye = torch.eye(length, dtype=torch.bool, device=history.device)  # (L, L): row l erases position l
-    erased = history[:, None, :].masked_fill(eye, PAD_ID).reshape(size * length, length)  # (B*L, L)
-    erased_times = batch.history_times[:, None, :].masked_fill(eye, 0).reshape(size * length, length)
+    slot = torch.arange(length, device=history.device)
+    # erasing event l: slot j takes old slot j - 1 for j <= l (older events move one slot newer), else old slot j;
+    # index 0 of the padded rows below is a PAD_ID column (time 0)
+    source = torch.where(slot[None, :] <= slot[:, None], slot[None, :], slot[None, :] + 1)  # (L, L) into 0..L
+    padded = torch.cat([torch.full_like(history[:, :1], PAD_ID), history], dim=1)  # (B, L + 1)
+    padded_times = torch.cat([torch.zeros_like(batch.history_times[:, :1]), batch.history_times], dim=1)
+    erased = padded[:, source].reshape(size * length, length)  # (B*L, L): row b*L + l lacks event l
+    erased_times = padded_times[:, source].reshape(size * length, length)
     users = batch.users.repeat_interleave(length)  # (B*L,)
     repeated = targets.repeat_interleave(length)  # (B*L,)
     with eval_mode(model), torch.no_grad():

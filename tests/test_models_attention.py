@@ -10,59 +10,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from factories import TINY_I as I
+from factories import TINY_L as L
 from factories import history_batch, split_of
+from factories import tiny_model as build
 
 from course_lib import PAD_ID
-from course_lib.data.item_features import MetadataFeatures
-from course_lib.data.time_buckets import TimeBucketConfig
 from course_lib.models import (
-    DIN,
-    BERT4Rec,
-    BERT4RecConfig,
-    CapstoneConfig,
-    CapstoneRecommender,
-    DINConfig,
     GRURec,
     GRURecConfig,
     MatrixFactorization,
-    MetadataEncoderConfig,
-    MetadataItemEncoder,
     MFConfig,
-    MultiInterest,
-    MultiInterestConfig,
     Popularity,
-    SASRec,
-    SASRecConfig,
-    TextItemEncoder,
-    TextItemEncoderConfig,
 )
 from course_lib.modes import eval_mode
 from course_lib.recommend import ItemCatalogue, recommend
-
-I, L, D = 20, 8, 8
-
-
-def metadata() -> MetadataFeatures:
-    g = torch.Generator().manual_seed(0)
-    text, genres = torch.randn(I + 1, 6, generator=g), (torch.rand(I + 1, 19, generator=g) < 0.3).float()
-    text[PAD_ID], genres[PAD_ID] = 0, 0
-    return MetadataFeatures(text=text, genres=genres, year_buckets=torch.randint(0, 13, (I + 1,), generator=g))
-
-
-def build(name: str):
-    torch.manual_seed(0)
-    sasrec = SASRecConfig(I, max_len=L, d_model=D, n_heads=2, n_layers=2)
-    return {
-        "SASRec": lambda: SASRec(sasrec),
-        "SASRec+time": lambda: SASRec(SASRecConfig(I, max_len=L, d_model=D, n_heads=2, n_layers=2, time_gaps=TimeBucketConfig())),
-        "SASRec+text": lambda: SASRec(sasrec, TextItemEncoder(TextItemEncoderConfig(I, text_dim=6, d_model=D, with_id=True),
-                                                               torch.randn(I, 6))),
-        "BERT4Rec": lambda: BERT4Rec(BERT4RecConfig(I, max_len=L, d_model=D, n_heads=2, n_layers=2)),
-        "DIN": lambda: DIN(DINConfig(I, d_model=D, n_heads=2)),
-        "MultiInterest": lambda: MultiInterest(MultiInterestConfig(I, num_interests=3, d_model=D)),
-        "Capstone": lambda: CapstoneRecommender(CapstoneConfig(I, max_len=L, d_model=D, n_heads=2, num_interests=2),
-                                                MetadataItemEncoder(MetadataEncoderConfig(I, text_dim=6, d_model=D), metadata())),
-    }[name]().eval()
 
 
 def batch_and_candidates():

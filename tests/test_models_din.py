@@ -273,7 +273,7 @@ def test_recency_keys_make_order_matter_but_keep_padding_invariance():
     with torch.no_grad():
         model.recency.embedding.weight.normal_()
     batch = make_batch(10)
-    flipped = history_batch(batch.history.flip(1))
+    flipped = history_batch(torch.stack([torch.cat([h[h == PAD_ID], h[h != PAD_ID].flip(0)]) for h in batch.history]))
     longer = history_batch(torch.cat([torch.full((len(batch), 4), PAD_ID), batch.history], dim=1))
     items = torch.randint(1, 31, (len(batch), 5))
     with torch.no_grad():

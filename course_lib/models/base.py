@@ -63,6 +63,7 @@ class Recommender(nn.Module):
         """Scores (B, N) of candidate item ids ``items`` (B, N), higher = more likely next."""
         if type(self).score_all is Recommender.score_all:
             raise NotImplementedError(f"{type(self).__name__} must implement score or score_all.")
+        check_candidates(items, self.num_items, len(batch))
         return self.score_all(batch).gather(1, items - 1)  # column c is item c + 1
 
     def score_all(self, batch: Batch) -> Tensor:
@@ -132,6 +133,52 @@ def item_embedding(num_rows: int, d_model: int, init_std: float, *, padding_idx:
     ``padding_idx`` keeps the padding row at zero and out of every gradient update.
     """
     return init_table(nn.Embedding(num_rows, d_model, padding_idx=padding_idx), init_std)
+
+
+def check_candidates(items: object, num_items: int, batch_size: int | None = None) -> None:
+    """Check candidate item ids at a model's boundary: a long (B, N) tensor of real items 1..I.
+
+    ``PAD_ID`` and negative ids are refused: a candidate must be a real item (a negative id would
+    otherwise index the item table from its end, and ``PAD_ID`` would get a score).
+    """
+    if not isinstance(items, Tensor) or items.ndim != 2 or items.dtype != torch.long:
+        got = f"{tuple(items.shape)} {items.dtype}" if isinstance(items, Tensor) else type(items).__name__
+        raise ValueError(f"items must be candidate item ids (B, N) of dtype long, got {got}.")
+    if batch_size is not None and items.shape[0] != batch_size:
+        raise ValueError(f"items must be (B, N) with one row per user of the batch (B = {batch_size}), got {items.shape[0]} rows.")
+    if items.numel() and (int(items.min()) < 1 or int(items.max()) > num_items):
+        raise ValueError(
+            f"items must be item ids in 1..{num_items} (PAD_ID = {PAD_ID} is not an item), "
+            f"got {int(items.min())}..{int(items.max())}."
+        )
+
+
+def check_right_aligned(history: Tensor, who: str) -> None:
+    """Refuse histories whose newest slot (L-1) is padding although the row holds items.
+
+    Models that read the state after slot L-1, or number positions from the newest slot, need
+    right-aligned histories (``PAD_ID`` on the left); a left-aligned row would be scored from a
+    padding slot without any error.
+    """
+    real = history != PAD_ID  # (B, L)
+    if history.shape[1] and bool((real.any(dim=1) & ~real[:, -1]).any()):
+        raise ValueError(
+            f"{who} needs right-aligned histories (newest item at position L-1, padding on the left), but a row "
+            "has padding at position L-1; build batches with align='right' (the default of evaluation_batches)."
+        )
+
+
+def check_targets(targets: Tensor, num_items: int, who: str) -> None:
+    """Check the training targets a loss is about to use: at least one, every one an item 1..I."""
+    if targets.numel() == 0:
+        raise ValueError(
+            f"{who}.loss: this batch has no targets (every target is PAD_ID), so there is nothing to learn from; "
+            "build training data with training_windows(...) or training_pairs(...), which never make such a batch."
+        )
+    if int(targets.min()) < 1 or int(targets.max()) > num_items:
+        raise ValueError(
+            f"{who}.loss: targets must be item ids in 1..{num_items}, got {int(targets.min())}..{int(targets.max())}."
+        )
 
 
 def check_ids(ids: object, name: str = "history", *, max_len: int | None = None, num_ids: int | None = None) -> None:

@@ -40,7 +40,7 @@ from ..constants import PAD_ID
 from ..data.batch import Batch
 from ..data.time_buckets import TimeBucketConfig
 from ..layers import prefix_attention_pool
-from .base import AttentionMaps, Recommender
+from .base import AttentionMaps, Recommender, check_candidates, check_targets
 from .item_encoders import lookup
 from .sequence_encoder import SASRecConfig, SequenceEncoder
 
@@ -175,6 +175,7 @@ class CapstoneRecommender(Recommender):
 
     def score(self, batch: Batch, items: Tensor) -> Tensor:
         """(B, N) scores of candidate ids ``items`` (B, N)."""
+        check_candidates(items, self.num_items, len(batch))
         table = self.item_encoder.table()  # (I + 1, D), once for this call
         state = self.user_state(batch.history, batch.history_times, table=table)
         return self.interest_item_scores(state.interests[:, -1], lookup(table, items))  # (B, N)
@@ -190,6 +191,7 @@ class CapstoneRecommender(Recommender):
             interests, targets = interests[:, -1], batch.targets  # (B, K + 1, D), (B,)
         else:
             raise ValueError("CapstoneRecommender.loss needs batch.seq_targets (training windows) or batch.targets.")
+        check_targets(targets, self.num_items, "CapstoneRecommender")
         scores = self.interest_item_scores_fast(interests, table[1:])  # (P, I)
         return F.cross_entropy(scores, targets - 1)  # item id t is column t - 1
 
@@ -205,6 +207,7 @@ class CapstoneRecommender(Recommender):
             events = state.event_weights[:, -1]  # (B, K + 1, L): after the newest event
             if items is None:
                 return AttentionMaps(layers=state.self_attention, interests=events)
+            check_candidates(items, self.num_items, len(batch))
             weights = self.interest_weights(state.interests[:, -1], lookup(table, items))  # (B, N, K + 1)
         return AttentionMaps(
             history=weights @ events,  # (B, N, K + 1) @ (B, K + 1, L) -> (B, N, L)

@@ -59,7 +59,7 @@ from ..attention import causal_mask, dot_product_scores, masked_softmax, padding
 from ..constants import PAD_ID
 from ..data.batch import Batch
 from ..layers import LearnedPositionalEncoding, MultiHeadAttention, positions_from_newest
-from .base import AttentionMaps, Recommender, check_ids, item_embedding
+from .base import AttentionMaps, Recommender, check_candidates, check_ids, check_right_aligned, check_targets, item_embedding
 
 Pooling = Literal["attention", "mean"]
 
@@ -106,6 +106,7 @@ class DIN(Recommender):
         values = self.history_dropout(self.item_embedding(history))  # (B, L, D) e_l
         keys = values
         if self.recency is not None:  # where an item sits changes how well it matches, not what it adds
+            check_right_aligned(history, "DIN with recency")
             keys = self.recency(values, positions=positions_from_newest(history.shape[1], device=history.device))
         return keys, values
 
@@ -127,8 +128,7 @@ class DIN(Recommender):
         Returns:
             u (B, N, D) and the weights w (B, H, N, L): zero on padding, summing to 1 otherwise.
         """
-        if candidates.ndim != 2 or candidates.shape[0] != history.shape[0]:
-            raise ValueError(f"candidates must be (B, N) with B = {history.shape[0]}, got {tuple(candidates.shape)}.")
+        check_candidates(candidates, self.num_items, history.shape[0])
         mha = self.attention_layer
         keys, values = self._history_vectors(history)  # (B, L, D) each
         q = self._queries(self.item_embedding(candidates)).expand(history.shape[0], -1, -1, -1)  # (B, H, N, Dh)
@@ -275,6 +275,7 @@ class DIN(Recommender):
             positives[:, -1] = batch.targets  # one example: the prefix that ends at the last position
         else:
             raise ValueError("DIN.loss needs batch.seq_targets (training windows) or batch.targets.")
+        check_targets(positives[positives != PAD_ID], self.num_items, "DIN")
         batch_size, length = positives.shape
         negatives = self.sample_negatives((batch_size, self.config.num_negatives), generator).to(history.device)  # (B, K)
         candidates = torch.cat([positives, negatives], dim=1)  # (B, L + K): first L are the positives

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.batch import Batch
-from .base import Recommender
+from .base import Recommender, check_candidates
 
 
 class ScoreEnsemble(Recommender):
@@ -52,4 +52,5 @@ class ScoreEnsemble(Recommender):
 
     def score(self, batch: Batch, items: Tensor) -> Tensor:
         """(B, N) ensemble scores of candidates ``items`` (B, N); normalising needs the whole catalogue."""
+        check_candidates(items, self.num_items, len(batch))
         return self.score_all(batch).gather(1, items - 1)  # column c is item c + 1

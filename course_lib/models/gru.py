@@ -24,7 +24,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from .base import Recommender, check_ids, item_embedding
+from .base import Recommender, check_ids, check_targets, item_embedding
 
 
 @dataclass(frozen=True)
@@ -88,5 +88,6 @@ class GRURec(Recommender):
         if batch.seq_targets is None:
             raise ValueError("GRURec.loss needs batch.seq_targets (see training_windows).")
         keep = batch.seq_targets != PAD_ID  # (B, L)
+        check_targets(batch.seq_targets[keep], self.num_items, "GRURec")
         hidden = self(batch.history)[keep]  # (P, D)
         return F.cross_entropy(self.item_scores(hidden), batch.seq_targets[keep] - 1)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..constants import PAD_ID
-from ..data.item_features import NUM_YEAR_BUCKETS, MetadataFeatures
+from ..data.item_features import NUM_YEAR_BUCKETS, MetadataFeatures, features_fingerprint
 from .base import FeatureItemEncoder, init_table
 from .multimodal.fusion import FusionOutput, GatedModalityFusion
 from .multimodal.item_encoder import ItemEncoding
@@ -64,6 +64,7 @@ class MetadataItemEncoder(FeatureItemEncoder):
         if config.fusion not in ("gated", "sum"):
             raise ValueError(f"fusion must be 'gated' or 'sum', got {config.fusion!r}.")
         self.config = config
+        self.features_fingerprint = features_fingerprint(features)  # saved with the model, checked on load
         d = config.d_model
         self.register_buffer("text_features", features.text.float(), persistent=False)  # (I + 1, Dt), frozen
         self.register_buffer("genres", features.genres.float(), persistent=False)  # (I + 1, G)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from .base import Recommender, init_table
+from .base import Recommender, check_candidates, check_targets, init_table
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,22 @@ class MatrixFactorization(Recommender):
         init_table(self.user_embedding, config.init_std)
         init_table(self.item_embedding, config.init_std)
 
+    def user_vectors(self, users: Tensor) -> Tensor:
+        """(B, D) the vectors of user indices ``users`` (B,), which must lie in 0..U-1."""
+        if users.numel() and (int(users.min()) < 0 or int(users.max()) >= self.config.num_users):
+            raise ValueError(
+                f"user indices must lie in 0..{self.config.num_users - 1} (the users MF was built for), "
+                f"got {int(users.min())}..{int(users.max())}."
+            )
+        return self.user_embedding(users)
+
     def score_all(self, batch: Batch) -> Tensor:
-        users = self.user_embedding(batch.users)  # (B, D)
+        users = self.user_vectors(batch.users)  # (B, D)
         return users @ self.item_embedding.weight[1:].T  # (B, I)
 
     def score(self, batch: Batch, items: Tensor) -> Tensor:
-        users = self.user_embedding(batch.users)  # (B, D)
+        check_candidates(items, self.num_items, len(batch))
+        users = self.user_vectors(batch.users)  # (B, D)
         return torch.einsum("bd,bnd->bn", users, self.item_embedding(items))  # (B, N)
 
     def loss(self, batch: Batch, *, generator: torch.Generator | None = None) -> Tensor:
@@ -59,5 +69,6 @@ class MatrixFactorization(Recommender):
             users, positives = batch.users, batch.targets
         else:
             raise ValueError("MF.loss needs batch.targets or batch.seq_targets.")
-        logits = self.user_embedding(users) @ self.item_embedding.weight[1:].T  # (P, I)
+        check_targets(positives, self.num_items, "MatrixFactorization")
+        logits = self.user_vectors(users) @ self.item_embedding.weight[1:].T  # (P, I)
         return F.cross_entropy(logits, positives - 1)

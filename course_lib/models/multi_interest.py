@@ -34,7 +34,7 @@ from ..attention import masked_softmax
 from ..constants import PAD_ID
 from ..data.batch import Batch
 from ..layers import prefix_attention_pool
-from .base import AttentionMaps, Recommender, check_ids, item_embedding
+from .base import AttentionMaps, Recommender, check_candidates, check_ids, check_targets, item_embedding
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ class MultiInterest(Recommender):
             interests, weights = self.pool(batch.history)  # (B, K, D), (B, K, L)
             if items is None:
                 return AttentionMaps(interests=weights)
+            check_candidates(items, self.num_items, len(batch))
             best = (self.item_embedding(items) @ interests.transpose(1, 2)).argmax(dim=-1)  # (B, N): k per candidate
         picked = weights.gather(1, best[..., None].expand(-1, -1, weights.shape[-1]))  # (B, N, L)
         return AttentionMaps(history=picked, interests=weights)
@@ -138,6 +139,7 @@ class MultiInterest(Recommender):
             interests, targets = self(batch.history), batch.targets  # (B, K, D), (B,)
         else:
             raise ValueError("MultiInterest.loss needs batch.seq_targets (training windows) or batch.targets.")
+        check_targets(targets, self.num_items, "MultiInterest")
         return F.cross_entropy(self.interest_scores(interests), targets - 1)  # item id t is column t - 1
 
 

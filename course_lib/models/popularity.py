@@ -13,7 +13,7 @@ from torch import Tensor
 from ..constants import PAD_ID
 from ..data.batch import Batch
 from ..data.split import SequenceSplit
-from .base import Recommender
+from .base import Recommender, check_candidates
 
 
 class Popularity(Recommender):
@@ -38,4 +38,5 @@ class Popularity(Recommender):
         return self.counts[1:].expand(len(batch), -1)  # (B, I)
 
     def score(self, batch: Batch, items: Tensor) -> Tensor:
+        check_candidates(items, self.num_items, len(batch))
         return self.counts[items]  # (B, N)

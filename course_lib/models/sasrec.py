@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from .base import AttentionMaps, Recommender
+from .base import AttentionMaps, Recommender, check_candidates, check_targets
 from .item_encoders import IdEmbedding
 from .sequence_encoder import SASRecConfig, SequenceEncoder
 
@@ -126,6 +126,7 @@ class SASRec(Recommender):
             hidden, targets = hidden[:, -1], batch.targets  # (B, D), (B,)
         else:
             raise ValueError("SASRec.loss needs batch.seq_targets (training windows) or batch.targets.")
+        check_targets(targets, self.num_items, type(self).__name__)
         scores = self.item_scores(hidden, table)  # (P, I)
         if self.training_catalogue is not None:  # items that do not exist yet are not in the softmax
             scores = scores.masked_fill(~self.training_catalogue, torch.finfo(scores.dtype).min)
@@ -140,6 +141,8 @@ class SASRec(Recommender):
         with torch.no_grad():
             _, weights = self.encoder(batch.history, batch.history_times, table=self.item_encoder.table())
         newest = weights[:, -1].mean(dim=1)[:, -1]  # (B, L): last layer, heads averaged, query = the newest slot
+        if items is not None:
+            check_candidates(items, self.num_items, len(batch))
         candidates = 1 if items is None else items.shape[1]
         return AttentionMaps(history=newest[:, None].expand(-1, candidates, -1), layers=weights)
 

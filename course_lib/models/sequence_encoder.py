@@ -37,7 +37,7 @@ from ..attention import padding_mask
 from ..constants import PAD_ID
 from ..data.time_buckets import NO_GAP, TimeBucketConfig, gaps_to_previous, log_time_buckets
 from ..layers import LearnedPositionalEncoding, TransformerConfig, TransformerEncoder, positions_from_newest, positions_from_oldest
-from .base import check_ids, item_embedding
+from .base import check_ids, check_right_aligned, item_embedding
 from .item_encoders import ItemLookup
 
 PositionAnchor = Literal["newest", "oldest"]
@@ -122,6 +122,7 @@ class SequenceEncoder(nn.Module):
             (B, n_layers, H, L, L): row l is zero beyond l and on padding.
         """
         check_ids(history, max_len=self.config.max_len, num_ids=table.shape[0] - 1)
+        check_right_aligned(history, "The sequence encoder (SASRec, the capstone)")
         x = self.lookup(history, table)  # (B, L, D) e_l
         x = self.positions(x, positions=self.slot_positions(history))  # + P[pos_l]
         if self.time_gaps is not None:

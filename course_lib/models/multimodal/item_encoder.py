@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ...constants import PAD_ID
-from ...data.item_features import MultimodalFeatures
+from ...data.item_features import MultimodalFeatures, features_fingerprint
 from ..base import FeatureItemEncoder, init_table
 from .fusion import FUSIONS, FusionKind, make_fusion
 from .patch_encoder import PatchEncoder, PatchEncoderConfig
@@ -92,6 +92,7 @@ class MultimodalItemEncoder(FeatureItemEncoder):
         if features.num_items != config.num_items:
             raise ValueError(f"features describe {features.num_items} items but config.num_items = {config.num_items}.")
         self.config = config
+        self.features_fingerprint = features_fingerprint(features)  # saved with the model, checked on load
         d = config.d_model
         self.register_buffer("images", features.images, persistent=False)  # (I + 1, 3, S, S)
         self.register_buffer("text_tokens", features.text_tokens, persistent=False)  # (I + 1, T)
