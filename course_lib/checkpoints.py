@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .data.files import atomic_path
-from .data.item_features import MetadataFeatures, MultimodalFeatures
+from .data.item_features import MetadataFeatures, MultimodalFeatures, features_fingerprint
 from .data.time_buckets import TimeBucketConfig
 from .models.capstone import CapstoneConfig, CapstoneRecommender
 from .models.item_encoders import make_item_encoder
@@ -53,6 +53,7 @@ def save_capstone(model: CapstoneRecommender, path: Path | str) -> Path:
         "config": dataclasses.asdict(model.config),
         "encoder": _encoder_kind(model),
         "encoder_config": dataclasses.asdict(model.item_encoder.config),
+        "features": model.item_encoder.features_fingerprint,  # which item features it was trained with
         "state_dict": {name: value.detach().cpu() for name, value in model.state_dict().items()},
     }
     path = Path(path)
@@ -72,10 +73,17 @@ def load_capstone(path: Path | str, features: MultimodalFeatures | MetadataFeatu
 
     Returns:
         The model, holding the saved weights.
+
+    Raises:
+        ValueError: the file is not a capstone file, holds a non-finite weight (a damaged file),
+            or was saved with other item features than ``features`` (another world or catalogue).
     """
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a capstone file (expected format {FORMAT!r}); write one with save_capstone.")
+    damaged = [name for name, value in payload["state_dict"].items() if value.is_floating_point() and not value.isfinite().all()]
+    if damaged:
+        raise ValueError(f"{path} is damaged: weight(s) {damaged[:3]} hold NaN or inf; save the model again or retrain it.")
     config = dict(payload["config"])
     if isinstance(config.get("time_gaps"), dict):
         config["time_gaps"] = TimeBucketConfig(**config["time_gaps"])
@@ -83,6 +91,12 @@ def load_capstone(path: Path | str, features: MultimodalFeatures | MetadataFeatu
     if "modalities" in encoder_config:
         encoder_config["modalities"] = tuple(encoder_config["modalities"])
     item_encoder = make_item_encoder(_ENCODER_CONFIGS[payload["encoder"]](**encoder_config), features)
+    saved, given = payload.get("features"), features_fingerprint(features)
+    if saved is not None and saved != given:  # files written before fingerprints were saved carry none
+        raise ValueError(
+            f"{path} was saved with other item features (fingerprint {saved}) than the ones given ({given}): load it "
+            "with the features of the world or catalogue it was trained on."
+        )
     model = CapstoneRecommender(CapstoneConfig(**config), item_encoder)
     model.load_state_dict(payload["state_dict"])
     return model.eval()

@@ -28,19 +28,28 @@ class ItemCatalogue:
 
     titles: tuple[str, ...]  # (I + 1,) a short title per item id
     images: np.ndarray | None = None  # (I + 1, S, S, 3) uint8 pictures, or None when items have none
+    item_ids: np.ndarray | None = None  # (I + 1,) original id of each item id (entry PAD_ID = -1), as in SequenceSplit
+
+    @property
+    def num_items(self) -> int:
+        """I, the items described (rows 1..I)."""
+        return len(self.titles) - 1
 
 
 def shopworld_catalogue(world) -> ItemCatalogue:
-    """Titles like ``'circle red · acme wool …'`` and the images of ShopWorld's items."""
+    """Titles like ``'circle red · acme wool …'`` and the images of ShopWorld's items.
+
+    It matches a split made with ``temporal_leave_one_out(world.interactions, catalogue=world.items.index)``.
+    """
     titles = ["<pad>"] + [f"{row.shape} {row.colour} · {row.text}" for row in world.items.itertuples()]
-    return ItemCatalogue(tuple(titles), world.images)
+    return ItemCatalogue(tuple(titles), world.images, item_ids=np.concatenate([[-1], world.items.index.to_numpy()]))
 
 
 def movielens_catalogue(items: pd.DataFrame, split: SequenceSplit) -> ItemCatalogue:
     """``'Title (year)'`` of every MovieLens item, in course item ids (no images)."""
     table = items.loc[list(split.item_ids[1:])]
     titles = [t if pd.isna(y) else f"{t} ({int(y)})" for t, y in zip(table["title"], table["year"])]
-    return ItemCatalogue(tuple(["<pad>"] + titles))
+    return ItemCatalogue(tuple(["<pad>"] + titles), item_ids=np.asarray(split.item_ids))
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
@@ -81,6 +90,25 @@ def user_batch(split: SequenceSplit, user: int, max_len: int) -> Batch:
     )
 
 
+def check_agreement(model: Recommender, split: SequenceSplit, catalogue: ItemCatalogue) -> None:
+    """Refuse a model, split and catalogue that describe different items (a ValueError saying which)."""
+    if split.num_items != model.num_items:
+        raise ValueError(
+            f"the model ranks {model.num_items} items but the split has {split.num_items}: "
+            "use the split the model was trained on."
+        )
+    if catalogue.num_items != split.num_items:
+        raise ValueError(
+            f"the catalogue describes {catalogue.num_items} items but the split has {split.num_items}: "
+            "build the catalogue for this split (shopworld_catalogue / movielens_catalogue)."
+        )
+    if catalogue.item_ids is not None and not np.array_equal(catalogue.item_ids, split.item_ids):
+        raise ValueError(
+            "the catalogue and the split number their items differently (their original item ids differ): "
+            "build the catalogue for this split."
+        )
+
+
 def check_user(split: SequenceSplit, user_id: object) -> int:
     """``user_id`` as an int if it is a user index 0..U-1 of ``split``; otherwise a ValueError naming the range."""
     valid = isinstance(user_id, (int, np.integer)) and not isinstance(user_id, bool) and 0 <= int(user_id) < split.num_users
@@ -108,8 +136,13 @@ def recommend(model: Recommender, split: SequenceSplit, catalogue: ItemCatalogue
         :class:`Recommendations`.
 
     Raises:
-        ValueError: ``user_id`` is not a user of ``split``, or ``k`` is out of range.
+        ValueError: ``user_id`` is not a user of ``split``, ``k`` is out of range, the model, split
+            and catalogue describe different items, or the model gives a NaN or infinite score (its
+            weights or item features are damaged).
+
+    A user who has already seen every item but j < k gets j recommendations.
     """
+    check_agreement(model, split, catalogue)
     user = check_user(split, user_id)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= model.num_items:
         raise ValueError(f"k must be an int in 1..{model.num_items}, got {k!r}.")
@@ -117,6 +150,13 @@ def recommend(model: Recommender, split: SequenceSplit, catalogue: ItemCatalogue
     batch = user_batch(split, user, model.config.max_len).to(device)
     with eval_mode(model):
         scores = model.score_all(batch)[0]  # (I,)
+        bad = (~torch.isfinite(scores)).nonzero().flatten() + 1  # item ids with a NaN or infinite score
+        if len(bad):
+            raise ValueError(
+                f"the model gives {len(bad)} of {model.num_items} items a NaN or infinite score (item ids "
+                f"{bad[:5].tolist()}{' ...' if len(bad) > 5 else ''}): its weights or item features are damaged; "
+                "reload or retrain it."
+            )
         scores[batch.seen[0] - 1] = float("-inf")  # never recommend what the user already has
         top = scores.topk(min(k, int(torch.isfinite(scores).sum()))).indices + 1  # (k,) item ids
         maps = model.attention(batch, top[None])  # history (1, k, L), candidate_interests (1, k, K + 1) if any

@@ -56,9 +56,15 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}.")
-        if not self.lr > 0:
-            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}.")
-        if not self.warmup_epochs >= 0:
+        if not self.lr > 0 or not math.isfinite(self.lr):  # `not > 0` also refuses NaN
+            raise ValueError(f"TrainConfig.lr must be a finite number > 0, got {self.lr!r}.")
+        if not self.weight_decay >= 0 or not math.isfinite(self.weight_decay):
+            raise ValueError(f"TrainConfig.weight_decay must be a finite number >= 0, got {self.weight_decay!r}.")
+        if self.grad_clip is not None and (not self.grad_clip > 0 or not math.isfinite(self.grad_clip)):
+            raise ValueError(f"TrainConfig.grad_clip must be None (no clipping) or a finite number > 0, got {self.grad_clip!r}.")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"TrainConfig.max_seconds must be None (no budget) or a number > 0, got {self.max_seconds!r}.")
+        if not self.warmup_epochs >= 0 or not math.isfinite(self.warmup_epochs):
             raise ValueError(f"TrainConfig.warmup_epochs must be >= 0, got {self.warmup_epochs!r}.")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"TrainConfig.schedule must be 'constant' or 'cosine', got {self.schedule!r}.")
@@ -126,6 +132,8 @@ def fit(
         raise TypeError(
             f"fit trains on TrainingExamples (training_windows(...) or training_pairs(...)), got {type(examples).__name__}."
         )
+    if len(examples) == 0:
+        raise ValueError("fit got no training examples (len(examples) == 0): every user's training part is empty.")
     model.to(device)
     if not model.trainable:
         raise ValueError(f"{type(model).__name__} has no trainable parameters; nothing to fit.")
@@ -144,7 +152,11 @@ def fit(
         for batch in examples.batches(config.batch_size, generator):
             loss = model.loss(batch.to(device), generator=generator)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"epoch {epoch}: the loss became {loss.item()}; try a smaller learning rate.")
+                raise FloatingPointError(
+                    f"epoch {epoch}, step {steps + 1}: the loss became {loss.item()} on a batch with targets; the "
+                    "weights diverged (try a smaller learning rate or TrainConfig(grad_clip=1.0)) or the item "
+                    "features hold NaN."
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip is not None:

@@ -181,7 +181,7 @@ def test_save_and_load_give_identical_scores(tmp_path, kind):
         torch.testing.assert_close(loaded.score_all(batch), model.score_all(batch), rtol=0, atol=0)
     assert loaded.config == model.config
     raw = torch.load(path, weights_only=True)  # plain data only
-    assert set(raw) == {"format", "config", "encoder", "encoder_config", "state_dict"}
+    assert set(raw) == {"format", "config", "encoder", "encoder_config", "features", "state_dict"}
     wrong = toy_images(6) if kind == "metadata" else toy_metadata(6)
     with pytest.raises(TypeError, match="needs"):
         load_capstone(path, wrong)

@@ -122,7 +122,7 @@ def test_fit_owns_the_optimizer_and_follows_the_schedule(warmup, schedule):
 
 def test_train_config_and_fit_refuse_what_cannot_work():
     for bad, message in [
-        (dict(epochs=0), "epochs must be a positive int"), (dict(batch_size=-1), "batch_size"), (dict(lr=0.0), "lr must be > 0"),
+        (dict(epochs=0), "epochs must be a positive int"), (dict(batch_size=-1), "batch_size"), (dict(lr=0.0), "lr must be a finite"),
         (dict(warmup_epochs=-1.0), "warmup_epochs"), (dict(schedule="linear"), "schedule must be"), (dict(patience=True), "patience"),
     ]:
         with pytest.raises(ValueError, match=message):

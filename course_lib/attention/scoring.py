@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor
@@ -37,6 +38,8 @@ def dot_product_scores(q: Tensor, k: Tensor, scale: float | None = 1.0) -> Tenso
     _check_query_key(q, k)
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale):
+        raise ValueError(f"scale must be a finite number (None = 1/sqrt(D)), got {scale!r}.")
     return (q @ k.transpose(-2, -1)) * scale  # (..., Lq, Lk)
 
 

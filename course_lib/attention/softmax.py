@@ -21,12 +21,16 @@ def softmax(scores: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
         temperature: T > 0; small T sharpens towards argmax, large T flattens.
 
     Returns:
-        Tensor of the same shape whose entries along ``dim`` are >= 0 and sum to 1.
+        Tensor of the same shape whose entries along ``dim`` are >= 0 and sum to 1. Like
+        ``torch.softmax``: an empty ``dim`` gives an empty result, and a row holding NaN or
+        +inf (or only -inf) gives NaN.
     """
     require_tensor(scores, "scores")
     require_float(scores, "scores")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}.")
+    if scores.shape[dim] == 0:  # no alternatives: nothing to normalise
+        return scores.clone()
     scaled = scores / temperature
     shifted = scaled - scaled.amax(dim=dim, keepdim=True)
     exp = shifted.exp()
@@ -45,13 +49,17 @@ def masked_softmax(scores: Tensor, attn_mask: Tensor | None, dim: int = -1) -> T
         dim: the axis to normalise over (the keys).
 
     Returns:
-        Weights with the shape of ``scores``; each row sums to 1, or to 0 if fully masked.
+        Weights with the shape of ``scores``; each row sums to 1, or to 0 if fully masked (or
+        empty). A NaN or +inf score at an allowed position makes its row NaN, as in ``torch.softmax``;
+        masked positions are ignored whatever they hold.
     """
     require_tensor(scores, "scores")
     require_float(scores, "scores")
     if attn_mask is None:
         return softmax(scores, dim=dim)
     check_attn_mask(attn_mask, scores.shape)
+    if scores.shape[dim] == 0:  # no keys at all: an empty row of weights
+        return scores.clone()
     # A finite fill (not -inf) keeps a fully masked row from computing -inf - (-inf) = NaN.
     filled = scores.masked_fill(~attn_mask, torch.finfo(scores.dtype).min)
     shifted = filled - filled.amax(dim=dim, keepdim=True)

@@ -14,7 +14,8 @@ again when a saved model is loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -102,3 +103,21 @@ class MetadataFeatures:
     def num_items(self) -> int:
         """I (rows are item ids 0..I, row PAD_ID blank)."""
         return self.text.shape[0] - 1
+
+
+def features_fingerprint(features: MultimodalFeatures | MetadataFeatures) -> str:
+    """A short hash that tells one set of item features from another (saved with a model).
+
+    It covers every field's shape and the bytes of every exact field: token ids, buckets, genre
+    flags, and images as 0..255 bytes. Float embeddings (``MetadataFeatures.text``) count by
+    shape only: they can differ in the last bits between machines while meaning the same.
+    """
+    digest = hashlib.sha256()
+    for field in fields(features):
+        value = getattr(features, field.name).detach().cpu()
+        digest.update(f"{field.name}{tuple(value.shape)}".encode())
+        if field.name == "images":
+            digest.update((value * 255).round().to(torch.uint8).contiguous().numpy().tobytes())
+        elif not value.is_floating_point() or field.name == "genres":
+            digest.update(value.to(torch.int64).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]

@@ -25,6 +25,8 @@ byte-identical arrays and tables.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +67,18 @@ class ShopWorldConfig:
     seed: int = 0  # everything is drawn from numpy's default_rng(seed)
 
     def __post_init__(self) -> None:
+        smallest = {"num_items": 16, "num_users": 1, "image_size": 1, "min_events": 3, "events_per_interest": 0,
+                    "noise_words": 0, "seed": 0}  # min_events 3: every user gets a training, validation and test event
+        for name, low in smallest.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"ShopWorldConfig.{name} must be an int >= {low}, got {value!r}.")
+        for name in ("stay_prob", "noise_prob"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"ShopWorldConfig.{name} is a probability in [0, 1], got {value!r}.")
+        if isinstance(self.image_noise, bool) or not isinstance(self.image_noise, numbers.Real) or not 0 <= self.image_noise < math.inf:
+            raise ValueError(f"ShopWorldConfig.image_noise must be a finite number >= 0 (pixel noise std), got {self.image_noise!r}.")
         # a user never buys the same item twice, so the catalogue must outlast the longest sequence
         longest = self.min_events + 2 * self.events_per_interest + 5
         if self.num_items < max(16, longest):

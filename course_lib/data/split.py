@@ -106,10 +106,24 @@ def temporal_leave_one_out(
 
     Returns:
         A :class:`SequenceSplit`.
+
+    Raises:
+        KeyError: a column is missing.
+        ValueError: the table is empty, or a user, item or time is missing (NaN/None); a missing
+            time would otherwise sort first and change which event is held out.
     """
     missing = {user, item, time} - set(interactions.columns)
     if missing:
         raise KeyError(f"interactions lacks column(s) {sorted(missing)}; it has {list(interactions.columns)}.")
+    if len(interactions) == 0:
+        raise ValueError("interactions is empty: a split needs at least one event.")
+    for column in (user, item, time):
+        gaps = interactions[column].isna().to_numpy()
+        if gaps.any():
+            raise ValueError(
+                f"interactions[{column!r}] is missing (NaN/None) in {int(gaps.sum())} row(s), the first at row "
+                f"{int(np.flatnonzero(gaps)[0])}; drop or fill those rows first (interactions.dropna())."
+            )
     raw_items = interactions[item].to_numpy()
     known = np.unique(raw_items if catalogue is None else np.asarray(catalogue))
     if catalogue is not None and not np.isin(raw_items, known).all():
