@@ -176,6 +176,10 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.
 
     Returns:
         An :class:`Evaluation`; ``.metrics()`` gives HR@K, NDCG@K, MRR and AUC.
+
+    Raises:
+        ValueError: no batches, a batch without targets, or NaN scores (a ranking is undefined);
+            infinite scores are ranked like any other (``+inf`` above everything finite).
     """
     ranks, aucs, users = [], [], []
     num_items = model.num_items
@@ -190,6 +194,11 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.
             ranks.append(target_ranks(scores, batch.targets, batch.excluded).cpu())
             aucs.append(target_aucs(scores, batch.targets, batch.excluded).cpu())
             users.append(batch.users.cpu())
+    if not ranks:
+        raise ValueError(
+            "evaluate got no batches: is any user evaluable (3 or more events)? evaluation_batches(split, stage) "
+            "gives none otherwise."
+        )
     return Evaluation(torch.cat(ranks), torch.cat(aucs), torch.cat(users), num_items)
 
 

@@ -26,6 +26,7 @@ from course_lib.data import Batch, TrainingExamples, evaluation_batches, trainin
 from course_lib.data.item_features import MetadataFeatures
 from course_lib.data.shopworld import ShopWorldConfig
 from course_lib.explain import erasure_importance
+from course_lib.metrics import evaluate
 from course_lib.models import DIN, DINConfig, GRURec, GRURecConfig, MatrixFactorization, MFConfig, Popularity
 from course_lib.recommend import ItemCatalogue, recommend
 from course_lib.training import TrainConfig, fit
@@ -249,3 +250,10 @@ def test_training_windows_never_give_a_batch_without_targets():
     """The builders' side of the no-target check: every window fit sees has a target."""
     windows = training_windows(small_split(), max_len=L)
     assert bool((windows.seq_targets != PAD_ID).any(dim=1).all())
+
+
+def test_evaluate_names_an_empty_list_of_batches():
+    split = split_of([(0, 1, 0), (0, 2, 1)])  # one user with two events: nobody is evaluable
+    assert evaluation_batches(split, "test") == []
+    with pytest.raises(ValueError, match="evaluate got no batches"):
+        evaluate(MatrixFactorization(MFConfig(1, 2, d_model=2)), [])
