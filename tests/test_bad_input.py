@@ -27,7 +27,19 @@ from course_lib.data.item_features import MetadataFeatures
 from course_lib.data.shopworld import ShopWorldConfig
 from course_lib.explain import erasure_importance
 from course_lib.metrics import evaluate
-from course_lib.models import DIN, DINConfig, GRURec, GRURecConfig, MatrixFactorization, MFConfig, Popularity
+from course_lib.models import (
+    DIN,
+    BERT4RecConfig,
+    DINConfig,
+    GRURec,
+    GRURecConfig,
+    MatrixFactorization,
+    MetadataEncoderConfig,
+    MFConfig,
+    Popularity,
+    TextItemEncoderConfig,
+)
+from course_lib.models.multimodal.text_encoder import TextEncoderConfig
 from course_lib.recommend import ItemCatalogue, recommend
 from course_lib.training import TrainConfig, fit
 
@@ -257,3 +269,17 @@ def test_evaluate_names_an_empty_list_of_batches():
     assert evaluation_batches(split, "test") == []
     with pytest.raises(ValueError, match="evaluate got no batches"):
         evaluate(MatrixFactorization(MFConfig(1, 2, d_model=2)), [])
+
+
+@pytest.mark.parametrize("config, field, value", [
+    (GRURecConfig, "dropout", 1.0), (GRURecConfig, "d_model", 0), (DINConfig, "pooling", "max"), (DINConfig, "num_negatives", -1),
+    (DINConfig, "init_std", math.nan), (BERT4RecConfig, "mask_prob", 0.0), (BERT4RecConfig, "n_layers", 2.0),
+    (MFConfig, "num_users", 0), (TextItemEncoderConfig, "text_dim", -384), (MetadataEncoderConfig, "fusion", "concat"),
+    (TextEncoderConfig, "vocab_size", 0),
+])
+def test_model_configs_name_the_field_they_refuse(config, field, value):
+    required = {"num_items": I} if config is not TextEncoderConfig else {"vocab_size": 10}
+    if config is MFConfig:
+        required["num_users"] = 4
+    with pytest.raises(ValueError, match=f"{config.__name__}.{field}"):
+        config(**{**required, field: value})

@@ -22,6 +22,8 @@ Weights are returned, never stored on the module.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -151,6 +153,35 @@ def check_candidates(items: object, num_items: int, batch_size: int | None = Non
             f"items must be item ids in 1..{num_items} (PAD_ID = {PAD_ID} is not an item), "
             f"got {int(items.min())}..{int(items.max())}."
         )
+
+
+def check_fields(
+    config: object, *, counts: tuple[str, ...] = (), sizes: tuple[str, ...] = (), rates: tuple[str, ...] = (),
+    scales: tuple[str, ...] = (),
+) -> None:
+    """Validate a config's numbers in its ``__post_init__``, naming the config, the field and the value.
+
+    Args:
+        config: the dataclass instance.
+        counts: fields that must be ints >= 0.
+        sizes: fields that must be ints >= 1.
+        rates: fields that must be probabilities in [0, 1) (dropout).
+        scales: fields that must be finite numbers > 0 (initialisation scales).
+    """
+    where = type(config).__name__
+    for names, low in ((counts, 0), (sizes, 1)):
+        for name in names:
+            value = getattr(config, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{where}.{name} must be an int >= {low}, got {value!r}.")
+    for name in rates:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+            raise ValueError(f"{where}.{name} is a probability in [0, 1), got {value!r}.")
+    for name in scales:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value < math.inf:
+            raise ValueError(f"{where}.{name} must be a finite number > 0, got {value!r}.")
 
 
 def check_right_aligned(history: Tensor, who: str) -> None:

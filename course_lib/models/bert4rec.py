@@ -25,6 +25,7 @@ bidirectional mask legitimate.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -35,7 +36,7 @@ from ..attention import padding_mask
 from ..constants import PAD_ID
 from ..data.batch import Batch
 from ..layers import LearnedPositionalEncoding, TransformerConfig, TransformerEncoder, positions_from_newest
-from .base import AttentionMaps, Recommender, check_ids, item_embedding
+from .base import AttentionMaps, Recommender, check_fields, check_ids, item_embedding
 
 
 def mask_token_id(num_items: int) -> int:
@@ -115,6 +116,12 @@ class BERT4RecConfig:
     mask_prob: float = 0.2  # share of real items hidden behind MASK_ID in each training sequence
     norm_first: bool = True  # pre-LN blocks (stable without warm-up); False = post-LN as in BERT
     init_std: float = 0.02  # standard deviation of the item/position embedding initialisation
+
+    def __post_init__(self) -> None:
+        check_fields(self, sizes=("num_items", "max_len", "d_model", "n_heads", "n_layers"), rates=("dropout",),
+                     scales=("init_std",))
+        if isinstance(self.mask_prob, bool) or not isinstance(self.mask_prob, numbers.Real) or not 0.0 < self.mask_prob <= 1.0:
+            raise ValueError(f"BERT4RecConfig.mask_prob must lie in (0, 1] (0 would hide nothing), got {self.mask_prob!r}.")
 
 
 class BERT4Rec(Recommender):

@@ -59,7 +59,16 @@ from ..attention import causal_mask, dot_product_scores, masked_softmax, padding
 from ..constants import PAD_ID
 from ..data.batch import Batch
 from ..layers import LearnedPositionalEncoding, MultiHeadAttention, positions_from_newest
-from .base import AttentionMaps, Recommender, check_candidates, check_ids, check_right_aligned, check_targets, item_embedding
+from .base import (
+    AttentionMaps,
+    Recommender,
+    check_candidates,
+    check_fields,
+    check_ids,
+    check_right_aligned,
+    check_targets,
+    item_embedding,
+)
 
 Pooling = Literal["attention", "mean"]
 
@@ -76,6 +85,12 @@ class DINConfig:
     recency: bool = False  # add a learned "steps back from the newest slot" vector to each key (not in the paper)
     max_len: int = 50  # L, the longest history with a recency vector (only used when recency=True)
     score_chunk: int = 512  # candidates scored at once in `score_all` (bounds memory: B x chunk x L)
+
+    def __post_init__(self) -> None:
+        check_fields(self, sizes=("num_items", "d_model", "n_heads", "num_negatives", "max_len", "score_chunk"),
+                     rates=("dropout",), scales=("init_std",))
+        if self.pooling not in ("attention", "mean"):
+            raise ValueError(f"DINConfig.pooling must be 'attention' or 'mean', got {self.pooling!r}.")
 
 
 class DIN(Recommender):

@@ -24,7 +24,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from .base import Recommender, check_ids, check_targets, item_embedding
+from .base import Recommender, check_fields, check_ids, check_targets, item_embedding
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class GRURecConfig:
     n_layers: int = 1  # stacked GRU layers
     dropout: float = 0.2  # on the input embeddings and on the GRU outputs
     init_std: float = 0.02  # standard deviation of the item embedding initialisation
+
+    def __post_init__(self) -> None:
+        check_fields(self, sizes=("num_items", "d_model", "n_layers"), rates=("dropout",), scales=("init_std",))
 
 
 class GRURec(Recommender):

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from ..constants import PAD_ID
 from ..data.item_features import MetadataFeatures, MultimodalFeatures
-from .base import FeatureItemEncoder, init_table
+from .base import FeatureItemEncoder, check_fields, init_table
 from .metadata_encoder import MetadataEncoderConfig, MetadataItemEncoder
 from .multimodal.item_encoder import MultimodalEncoderConfig, MultimodalItemEncoder
 
@@ -100,6 +100,9 @@ class TextItemEncoderConfig:
     d_model: int = 64  # D, size of every item vector
     with_id: bool = False  # also add a learned ID vector: F[i] = E[i] + W t_i ("id+text")
     init_std: float = 0.02  # standard deviation of the ID table's initialisation
+
+    def __post_init__(self) -> None:
+        check_fields(self, sizes=("num_items", "text_dim", "d_model"), scales=("init_std",))
 
 
 class TextItemEncoder(FeatureItemEncoder):

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..constants import PAD_ID
 from ..data.item_features import NUM_YEAR_BUCKETS, MetadataFeatures, features_fingerprint
-from .base import FeatureItemEncoder, init_table
+from .base import FeatureItemEncoder, check_fields, init_table
 from .multimodal.fusion import FusionOutput, GatedModalityFusion
 from .multimodal.item_encoder import ItemEncoding
 
@@ -37,6 +37,11 @@ class MetadataEncoderConfig:
     d_model: int = 64  # D, size of every modality vector and of the fused vector
     init_std: float = 0.02  # standard deviation of the ID and year embeddings
     fusion: str = "gated"  # "gated": LayerNorm each modality, softmax weights over them; "sum": add the raw vectors
+
+    def __post_init__(self) -> None:
+        check_fields(self, sizes=("num_items", "text_dim", "num_genres", "num_year_buckets", "d_model"), scales=("init_std",))
+        if self.fusion not in ("gated", "sum"):
+            raise ValueError(f"MetadataEncoderConfig.fusion must be 'gated' or 'sum', got {self.fusion!r}.")
 
 
 class MetadataItemEncoder(FeatureItemEncoder):
@@ -61,8 +66,6 @@ class MetadataItemEncoder(FeatureItemEncoder):
                 f"features must have text (I + 1, Dt) = {expected} and genres (I + 1, {config.num_genres}); "
                 f"got {tuple(features.text.shape)} and {tuple(features.genres.shape)}."
             )
-        if config.fusion not in ("gated", "sum"):
-            raise ValueError(f"fusion must be 'gated' or 'sum', got {config.fusion!r}.")
         self.config = config
         self.features_fingerprint = features_fingerprint(features)  # saved with the model, checked on load
         d = config.d_model

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..constants import PAD_ID
 from ..data.batch import Batch
-from .base import Recommender, check_candidates, check_targets, init_table
+from .base import Recommender, check_candidates, check_fields, check_targets, init_table
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class MFConfig:
     num_items: int  # I; items are 1..I, PAD_ID = 0
     d_model: int = 64  # D, the embedding size of users and items
     init_std: float = 0.1  # standard deviation of the initial embeddings
+
+    def __post_init__(self) -> None:
+        check_fields(self, sizes=("num_users", "num_items", "d_model"), scales=("init_std",))
 
 
 class MatrixFactorization(Recommender):

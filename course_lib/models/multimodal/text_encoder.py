@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ...attention import padding_mask
 from ...layers import LearnedPositionalEncoding, TransformerConfig, TransformerEncoder, masked_mean
+from ..base import check_fields
 from .states import ModalityStates
 
 
@@ -31,6 +32,10 @@ class TextEncoderConfig:
     n_layers: int = 1  # bidirectional Transformer blocks over the tokens
     dropout: float = 0.1  # dropout inside the blocks
     max_tokens: int = 0  # > 0: add learned positions for texts up to this length; 0 = order-free
+
+    def __post_init__(self) -> None:
+        check_fields(self, sizes=("vocab_size", "d_model", "n_heads", "n_layers"), counts=("pad_id", "max_tokens"),
+                     rates=("dropout",))
 
 
 class TextEncoder(nn.Module):
