@@ -85,4 +85,4 @@ def test_share_checker(capsys):
     check_explanation_share(uniform_over_padding)
     assert "padding -2 excluded" in capsys.readouterr().out
     check_explanation_share(lambda w, i, t: None)
-    assert "⏳" in capsys.readouterr().out
+    assert "forget `return`" in capsys.readouterr().out

@@ -52,4 +52,4 @@ def test_ndcg_checker(capsys):
     out = capsys.readouterr().out
     assert "❌" in out and "log2" in out
     check_ndcg_at_k(lambda *a: None)
-    assert "⏳" in capsys.readouterr().out
+    assert "forget `return`" in capsys.readouterr().out

@@ -27,7 +27,7 @@ def _pooling(items, scores, history):
         (lambda g, u, n: _bucket(g, u, n) - 1, "❌", "should be bucket 1, got 0"),  # forgot the + 1 (NO_GAP is 0)
         (lambda g, u, n: 1 + torch.floor(torch.log2(1 + g.double() / u)).long(), "❌", "num_buckets - 2"),  # no clipping
         (lambda g, u, n: _bucket(g, u, n).double(), "❌", "integers"),
-        (lambda g, u, n: None, "⏳", "not answered"),
+        (lambda g, u, n: None, "❌", "forget `return`"),
         (not_answered, "⏳", "not answered"),
     ],
 )

@@ -42,4 +42,4 @@ def test_checkers(capsys, checker, right, wrong, hint):
     checker(not_answered)
     assert "not answered" in capsys.readouterr().out
     checker(lambda *a: None)
-    assert "not answered" in capsys.readouterr().out
+    assert "forget `return`" in capsys.readouterr().out

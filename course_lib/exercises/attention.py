@@ -14,7 +14,7 @@ from torch import Tensor
 
 from ..attention import causal_mask, masked_softmax, padding_mask
 from ..constants import PAD_ID
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 __all__ = [
     "check_causal_padding_mask",
@@ -81,7 +81,7 @@ def _attention_cases() -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
 def _call_attention(fn: Callable, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     inputs = (q, k, v, mask)
     before = [x.clone() for x in inputs]
-    result = answered(fn(q, k, v, mask), "the result")
+    result = answered(call(fn, q, k, v, mask), "the result")
     expect(
         all(torch.equal(x, b) for x, b in zip(inputs, before)),
         "your function changed its inputs in place (e.g. `scores.masked_fill_` on a view of q, "
@@ -242,7 +242,7 @@ def causal_padding_mask_trial(student_mask: Callable) -> None:
     fn = answered(student_mask, "your function")
     for items in _mask_cases():
         before = items.clone()
-        got = answered(fn(items), "the mask")
+        got = answered(call(fn, items), "the mask")
         expect(
             torch.equal(items, before),
             "your function changed the item ids in place; compute a new tensor instead.",

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..constants import PAD_ID
 from ..models.bert4rec import append_mask_token
-from .core import Mismatch, answered, expect, report, run_check
+from .core import Mismatch, answered, call, expect, report, run_check
 
 __all__ = ["check_append_mask_token", "check_cloze"]
 
@@ -43,7 +43,7 @@ def check_cloze(fn: Callable[[Tensor, int, float, torch.Generator], tuple[Tensor
         answered(fn, "cloze")
         for seed in range(4):
             sequences = _sequences(seed)
-            got = answered(fn(sequences.clone(), _MASK_ID, 0.3, torch.Generator().manual_seed(seed)), "the value returned")
+            got = answered(call(fn, sequences.clone(), _MASK_ID, 0.3, torch.Generator().manual_seed(seed)), "the value returned")
             if not (isinstance(got, tuple) and len(got) == 2 and all(isinstance(t, Tensor) for t in got)):
                 raise Mismatch("return a pair of tensors (inputs, labels).")
             inputs, labels = got
@@ -61,7 +61,7 @@ def check_cloze(fn: Callable[[Tensor, int, float, torch.Generator], tuple[Tensor
                    "every sequence with at least one item must hide at least one (hide its newest item if the draw hid none); "
                    "an empty sequence hides nothing.")
         big = torch.randint(1, _ITEMS + 1, (100, 50), generator=torch.Generator().manual_seed(9))
-        inputs, _ = fn(big, _MASK_ID, 0.3, torch.Generator().manual_seed(9))
+        inputs, _ = call(fn, big, _MASK_ID, 0.3, torch.Generator().manual_seed(9))
         rate = (inputs == _MASK_ID).float().mean().item()
         expect(0.26 < rate < 0.34, f"with mask_prob=0.3 about 30% of the items should be hidden, you hid {rate:.0%}.")
 
@@ -75,7 +75,7 @@ def check_append_mask_token(fn: Callable[[Tensor, int], Tensor] | None) -> None:
         answered(fn, "append_mask_token")
         for seed in range(3):
             history = _sequences(seed)
-            got = answered(fn(history.clone(), _MASK_ID), "the value returned")
+            got = answered(call(fn, history.clone(), _MASK_ID), "the value returned")
             expected = append_mask_token(history, _MASK_ID)
             if isinstance(got, Tensor) and got.shape == (history.shape[0], history.shape[1] + 1):
                 raise Mismatch("keep L positions (the model has only L position vectors): drop the oldest slot, history[:, 1:].")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 
 def _interest_case(seed: int, *, batch: int = 3, k1: int = 3, dim: int = 5, items: int = 7):
@@ -32,7 +32,7 @@ def check_candidate_over_interests(
     def trial() -> None:
         for seed, k1 in ((0, 3), (1, 2), (2, 5)):
             interests, items, scores, weights = _interest_case(seed, k1=k1)
-            answer = answered(student(interests, items), "(scores, weights)")
+            answer = answered(call(student, interests, items), "(scores, weights)")
             expect(isinstance(answer, tuple) and len(answer) == 2, "return two tensors: (scores (B, I), weights (B, I, K + 1)).")
             got_scores, got_weights = answer
             if isinstance(got_weights, torch.Tensor) and got_weights.shape == weights.shape:
@@ -80,7 +80,7 @@ def check_explanation_share(student: Callable[[np.ndarray, np.ndarray, np.ndarra
     def trial() -> None:
         for seed in (0, 1, 2):
             weights, interests, target, share, uniform = _share_case(seed)
-            answer = answered(student(weights, interests, target), "(share, uniform)")
+            answer = answered(call(student, weights, interests, target), "(share, uniform)")
             expect(isinstance(answer, tuple) and len(answer) == 2, "return two numbers: (mean share, mean uniform share).")
             got_share, got_uniform = (float(answered(x, "share and uniform")) for x in answer)
             expect(

@@ -8,15 +8,29 @@ The checker prints one line and never raises, so a notebook always runs on:
 * wrong answer    -> "❌ <exercise>: not yet. Hint: ..."
 * not answered    -> "⏳ <exercise>: not answered yet ..." (the stub still raises
   ``NotImplementedError`` or the answer is still ``None``)
+
+Checkers call the student's function through :func:`call`: a function that returns ``None``
+after doing work is told it forgot ``return``, and one that runs longer than
+:data:`TIME_LIMIT_SECONDS` (an endless loop) gets a hint instead of hanging the notebook. A
+check never changes the notebook's random state (torch, NumPy, ``random``): it is saved
+before the check and restored after it, whatever the check or the student's code drew.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Callable
+import random
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+TIME_LIMIT_SECONDS = 10.0
+"""How long one call of a student's function may run inside a check (POSIX main thread only)."""
 
 
 class Status(enum.Enum):
@@ -42,6 +56,71 @@ class NotAnswered(Exception):
 
 class Mismatch(Exception):
     """Raised inside a check when the answer is wrong; its text is the hint."""
+
+
+class TooSlow(Mismatch):
+    """Raised inside a check when one call of the student's function exceeds the time limit."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`TooSlow` in the main thread after ``seconds``; no limit where SIGALRM is missing.
+
+    Jupyter runs cells in the kernel's main thread, where ``signal.setitimer`` works on Linux and
+    macOS. Elsewhere (Windows, a worker thread) the call simply runs without a limit.
+    """
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable or seconds <= 0:
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise TooSlow(
+            f"your function did not finish within {seconds:g} s. Is there a loop that never ends "
+            "(a `while` whose condition never becomes False)?"
+        )
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def call(fn: Callable[..., object], *args: object, **kwargs: object) -> object:
+    """Call the student's ``fn`` with a time limit; a ``None`` result is a forgotten ``return``.
+
+    The student edition's placeholder raises ``NotImplementedError``, which still means "not
+    answered yet"; ``None`` coming back from code the student wrote does not.
+    """
+    with _time_limit(TIME_LIMIT_SECONDS):
+        result = fn(*args, **kwargs)
+    if result is None:
+        name = getattr(fn, "__name__", "your function")
+        raise Mismatch(f"your function {name} returned None. Did you forget `return`?")
+    return result
+
+
+def _printable(exc: BaseException) -> str:
+    """``str(exc)``, or a note when the exception's own ``__str__`` fails."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - a student's exception may break in any way
+        return "(its message could not be printed)"
+
+
+@contextlib.contextmanager
+def _random_state_kept() -> Iterator[None]:
+    """Restore the torch (CPU), NumPy and ``random`` generators' states on exit."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
 
 
 def answered(value: object, what: str = "your answer") -> object:
@@ -103,7 +182,8 @@ def run_check(exercise: str, trial: Callable[[], None], success: str = "") -> Ch
         The :class:`CheckResult`; :func:`report` prints it.
     """
     try:
-        trial()
+        with _random_state_kept():
+            trial()
     except (NotAnswered, NotImplementedError):
         return CheckResult(
             exercise,
@@ -112,12 +192,12 @@ def run_check(exercise: str, trial: Callable[[], None], success: str = "") -> Ch
             "(`raise NotImplementedError` or `None`) with your code and run the cell again.",
         )
     except Mismatch as exc:
-        return CheckResult(exercise, Status.FAILED, f"❌ {exercise}: not yet. Hint: {exc}")
+        return CheckResult(exercise, Status.FAILED, f"❌ {exercise}: not yet. Hint: {_printable(exc)}")
     except Exception as exc:  # noqa: BLE001 - any crash in student code becomes a hint
         return CheckResult(
             exercise,
             Status.FAILED,
-            f"❌ {exercise}: your code raised {type(exc).__name__}: {exc}",
+            f"❌ {exercise}: your code raised {type(exc).__name__}: {_printable(exc)}",
         )
     message = f"✅ {exercise}: passed." + (f" {success}" if success else "")
     return CheckResult(exercise, Status.PASSED, message)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..attention import masked_softmax
-from .core import Mismatch, answered, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect_close, report, run_check
 
 __all__ = ["check_ctr_loss", "check_target_attention"]
 
@@ -40,7 +40,7 @@ def check_target_attention(fn: Callable[[Tensor, Tensor, Tensor], tuple[Tensor, 
             real = torch.ones(length, dtype=torch.bool)
             real[: seed + 1] = False  # left padding
             history[~real] = 0.0
-            got = answered(fn(candidate, history, real), "the value returned by your function")
+            got = answered(call(fn, candidate, history, real), "the value returned by your function")
             if not (isinstance(got, tuple) and len(got) == 2):
                 raise Mismatch("return a pair (pooled, weights).")
             pooled, weights = got
@@ -71,7 +71,7 @@ def check_ctr_loss(fn: Callable[[Tensor, Tensor], Tensor] | None) -> None:
         for seed, (size, k) in enumerate(((3, 1), (5, 4), (8, 16))):
             g = torch.Generator().manual_seed(seed)
             pos, neg = 3 * torch.randn(size, generator=g), 3 * torch.randn(size, k, generator=g)
-            got = answered(fn(pos, neg), "the loss")
+            got = answered(call(fn, pos, neg), "the loss")
             expected = F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + F.binary_cross_entropy_with_logits(
                 neg, torch.zeros_like(neg))
             if isinstance(got, Tensor) and got.numel() == 1 and k > 1:

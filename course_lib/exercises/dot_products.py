@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 __all__ = ["check_cosine_scores", "check_top_k_items"]
 
@@ -58,7 +58,7 @@ def check_cosine_scores(student_cosine_scores: Callable[[Tensor, Tensor], Tensor
         fn = answered(student_cosine_scores, "your function")
         for users, items in _cosine_cases():
             users_before, items_before = users.clone(), items.clone()
-            got = answered(fn(users, items), "the score matrix")
+            got = answered(call(fn, users, items), "the score matrix")
             expected = _reference_cosine(users, items)
             if not isinstance(got, Tensor):
                 raise Mismatch(f"return a torch.Tensor of shape (U, I), got {type(got).__name__}.")
@@ -127,7 +127,7 @@ def check_top_k_items(student_top_k_items: Callable[[Tensor, int], Tensor]) -> N
     def trial() -> None:
         fn = answered(student_top_k_items, "your function")
         for scores, k in _top_k_cases():
-            got = answered(fn(scores.clone(), k), "the top-k indices")
+            got = answered(call(fn, scores.clone(), k), "the top-k indices")
             expected = _reference_top_k(scores, k)
             where = f"(scores of shape {tuple(scores.shape)}, k={k})"
             if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], Tensor):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from .core import Mismatch, answered, expect, report, run_check
+from .core import Mismatch, answered, call, expect, report, run_check
 
 _CASES = (  # (scores, target, history, expected pessimistic rank) - hand-checkable
     ([0.9, 0.1, 0.5, 0.7], 3, [], 3),  # items 1 (0.9) and 4 (0.7) beat item 3 (0.5)
@@ -43,7 +43,7 @@ def check_pessimistic_rank(rank_of_target: Callable[[torch.Tensor, int, list[int
 
     def trial() -> None:
         for scores, target, history, expected in _cases():
-            got = answered(rank_of_target(torch.tensor(scores), target, list(history)), "the rank")
+            got = answered(call(rank_of_target, torch.tensor(scores), target, list(history)), "the rank")
             if isinstance(got, torch.Tensor):
                 got = got.item()
             expect(
@@ -63,7 +63,7 @@ def check_ndcg_at_k(ndcg_at_k: Callable[[torch.Tensor, int, list[int], int], flo
         for scores, target, history, rank in _cases():
             for k in (1, 3, 10):
                 expected = 1.0 / math.log2(rank + 1) if rank <= k else 0.0
-                got = answered(ndcg_at_k(torch.tensor(scores), target, list(history), k), "NDCG@K")
+                got = answered(call(ndcg_at_k, torch.tensor(scores), target, list(history), k), "NDCG@K")
                 if isinstance(got, torch.Tensor):
                     got = got.item()
                 if not isinstance(got, numbers.Real):

@@ -14,7 +14,7 @@ import torch
 from ..attention import masked_softmax
 from ..constants import PAD_ID
 from ..data.time_buckets import TimeBucketConfig, log_time_buckets
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 
 def check_time_bucket(time_bucket: Callable[[torch.Tensor, float, int], torch.Tensor]) -> None:
@@ -26,7 +26,7 @@ def check_time_bucket(time_bucket: Callable[[torch.Tensor, float, int], torch.Te
         g = torch.Generator().manual_seed(0)
         cases += [(torch.randint(0, 10**8, (40,), generator=g), unit, n) for unit, n in ((1.0, 12), (3600.0, 8), (30.0, 20))]
         for gaps, unit, n in cases:
-            got = answered(time_bucket(gaps, unit, n), "the buckets")
+            got = answered(call(time_bucket, gaps, unit, n), "the buckets")
             expected = log_time_buckets(gaps, config=TimeBucketConfig(unit_seconds=unit, num_buckets=n))
             if not isinstance(got, torch.Tensor) or got.shape != gaps.shape:
                 got_shape = getattr(got, "shape", type(got).__name__)
@@ -63,7 +63,7 @@ def check_multi_interest_pooling(
     def trial() -> None:
         for seed in range(3):
             items, scores, history, interests, weights = _pooling_case(seed)
-            answer = answered(student(items, scores, history), "the pooling")
+            answer = answered(call(student, items, scores, history), "the pooling")
             if not isinstance(answer, tuple) or len(answer) != 2:
                 raise Mismatch("return a pair (interests, weights).")
             got_interests, got_weights = answer

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..attention import causal_mask, combine_masks, padding_mask
 from ..layers.multi_head import merge_heads, split_heads
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 __all__ = ["check_merge_heads", "check_split_heads", "check_torch_attn_mask"]
 
@@ -27,7 +27,7 @@ def check_split_heads(fn: Callable[[Tensor, int], Tensor] | None) -> None:
         for shape, n_heads in (((2, 5, 12), 3), ((1, 4, 8), 2), ((3, 1, 6), 6)):
             x = torch.randn(shape, generator=generator)
             expected = split_heads(x, n_heads)
-            got = fn(x.clone(), n_heads)
+            got = call(fn, x.clone(), n_heads)
             answered(got, "the value returned by split_heads")
             if isinstance(got, Tensor) and got.shape == expected.shape and not torch.allclose(got, expected):
                 batch, length, d_model = shape
@@ -57,7 +57,7 @@ def check_merge_heads(fn: Callable[[Tensor], Tensor] | None) -> None:
         generator = torch.Generator().manual_seed(1)
         for shape in ((2, 3, 5, 4), (1, 2, 4, 4), (3, 6, 1, 1)):
             heads = torch.randn(shape, generator=generator)
-            got = fn(heads.clone())
+            got = call(fn, heads.clone())
             expect_close(
                 got,
                 merge_heads(heads),
@@ -66,7 +66,7 @@ def check_merge_heads(fn: Callable[[Tensor], Tensor] | None) -> None:
                 ".reshape(B, L, H * Dh) (.view fails on the transposed, non-contiguous tensor).",
             )
         x = torch.randn(2, 7, 12, generator=generator)
-        expect_close(fn(split_heads(x, 4)), x, what="merge_heads(split_heads(x, 4))",
+        expect_close(call(fn, split_heads(x, 4)), x, what="merge_heads(split_heads(x, 4))",
                      hint="merging must undo splitting exactly.")
 
     report(run_check("Exercise 2 (merge heads)", trial, "split_heads and merge_heads are inverses."))
@@ -84,7 +84,7 @@ def check_torch_attn_mask(fn: Callable[[Tensor], Tensor] | None) -> None:
         items = torch.tensor([[3, 1, 4, 0, 0], [2, 7, 1, 8, 2]])  # 0 = padding
         ours = combine_masks(causal_mask(5), padding_mask(items))[:, 0]  # (B, L, L)
         for mask in (causal_mask(4), ours):
-            got = answered(fn(mask.clone()), "the value returned by to_torch_mask")
+            got = answered(call(fn, mask.clone()), "the value returned by to_torch_mask")
             expect(isinstance(got, Tensor), f"return a torch.Tensor, got {type(got).__name__}.")
             expect(
                 got.dtype == torch.bool,

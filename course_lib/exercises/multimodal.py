@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 
 def check_patchify(student_patchify: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
@@ -21,7 +21,7 @@ def check_patchify(student_patchify: Callable[[torch.Tensor, int], torch.Tensor]
     def trial() -> None:
         # worked case: one 1-channel 4 x 4 image with pixels 0..15, patches of 2 x 2
         image = torch.arange(16.0).reshape(1, 1, 4, 4)
-        got = answered(student_patchify(image, 2), "the patches")
+        got = answered(call(student_patchify, image, 2), "the patches")
         expected = torch.tensor([[[0.0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]])
         expect_close(
             got, expected, what="patchify(pixels 0..15 as a 4 x 4 image, 2)",
@@ -32,7 +32,7 @@ def check_patchify(student_patchify: Callable[[torch.Tensor, int], torch.Tensor]
             images = torch.randn(b, c, s, s, generator=torch.Generator().manual_seed(seed))
             reference = F.unfold(images, kernel_size=p, stride=p).transpose(1, 2)  # (B, P, C·p·p)
             expect_close(
-                student_patchify(images, p), reference, what=f"patchify of a {(b, c, s, s)} batch with p = {p}",
+                call(student_patchify, images, p), reference, what=f"patchify of a {(b, c, s, s)} batch with p = {p}",
                 hint="inside a patch, order the features (channel, row, column), as F.unfold does.",
             )
 
@@ -45,7 +45,7 @@ def check_modality_weights(student: Callable[[torch.Tensor], torch.Tensor]) -> N
     def trial() -> None:
         for seed, (batch, modalities) in enumerate([(3, 4), (5, 2), (1, 3)]):
             scores = torch.randn(batch, modalities, 1, generator=torch.Generator().manual_seed(seed)) * 2
-            got = answered(student(scores), "the modality weights")
+            got = answered(call(student, scores), "the modality weights")
             if not isinstance(got, torch.Tensor):
                 raise Mismatch(f"return a tensor of shape (B, M) = {(batch, modalities)}, got {type(got).__name__}.")
             if tuple(got.shape) == (batch, modalities, 1) and torch.allclose(got, torch.ones_like(got)):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..attention import causal_mask, masked_softmax, padding_mask
 from ..constants import PAD_ID
 from ..models.sasrec import attention_by_distance
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 
 def _loss_case(seed: int, *, batch: int = 3, length: int = 6, items: int = 9, dim: int = 4):
@@ -36,7 +36,7 @@ def check_next_item_loss(next_item_loss: Callable[[torch.Tensor, torch.Tensor, t
     def trial() -> None:
         for seed in range(4):
             hidden, item_embeddings, seq_targets, expected = _loss_case(seed)
-            got = answered(next_item_loss(hidden, item_embeddings, seq_targets), "the loss")
+            got = answered(call(next_item_loss, hidden, item_embeddings, seq_targets), "the loss")
             if not isinstance(got, torch.Tensor) or got.numel() != 1:
                 raise Mismatch(f"return a scalar tensor (the mean over target positions), got {got!r:.60}.")
             logits_everywhere = hidden.reshape(-1, hidden.shape[-1]) @ item_embeddings[1:].T  # (B*L, I)
@@ -75,7 +75,7 @@ def check_attention_by_distance(student: Callable[[torch.Tensor, torch.Tensor], 
         # worked case: one user, three items, weights chosen by hand
         weights = torch.tensor([[[1.0, 0.0, 0.0], [0.25, 0.75, 0.0], [0.1, 0.3, 0.6]]])
         history = torch.tensor([[5, 6, 7]])
-        got = answered(student(weights, history), "the recency profile")
+        got = answered(call(student, weights, history), "the recency profile")
         if not isinstance(got, torch.Tensor) or got.shape != (3,):
             raise Mismatch(f"return a tensor of shape (L,) = (3,), got {getattr(got, 'shape', type(got).__name__)}.")
         expect_close(
@@ -84,7 +84,7 @@ def check_attention_by_distance(student: Callable[[torch.Tensor, torch.Tensor], 
         )
         for seed in range(3):
             weights, history = _attention_case(seed)
-            got = student(weights, history)
+            got = call(student, weights, history)
             expected, _ = attention_by_distance(weights, history)
             expect_close(
                 got, expected, what="the profile with padding",

@@ -9,12 +9,13 @@ Each ``check_*`` prints one line (pass, hint, or "not answered yet") and returns
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 __all__ = ["check_kv_cache_bytes", "check_online_logsumexp"]
 
@@ -39,7 +40,7 @@ def check_online_logsumexp(online_logsumexp: Callable[[Tensor, int], Tensor]) ->
     def trial() -> None:
         fn = answered(online_logsumexp, "your function")
         for scores, chunk_size in _logsumexp_cases():
-            got = answered(fn(scores.clone(), chunk_size), "the log-sum-exp")
+            got = answered(call(fn, scores.clone(), chunk_size), "the log-sum-exp")
             expected = torch.logsumexp(scores, dim=-1)
             if isinstance(got, Tensor) and got.shape == expected.shape and not torch.isfinite(got).all():
                 raise Mismatch(
@@ -78,7 +79,7 @@ def check_kv_cache_bytes(answer: object, *, n_layers: int, length: int, d_model:
         got = answered(answer, "cache_bytes")
         if isinstance(got, Tensor):
             got = got.item()
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
+        if isinstance(got, bool) or not isinstance(got, numbers.Real):
             raise Mismatch(f"give a number of bytes, got {type(got).__name__}.")
         expected = 2 * n_layers * length * d_model * bytes_per_value
         factors = (

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from ..attention import masked_softmax
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 __all__ = ["check_stable_softmax", "check_top_k_attention"]
 
@@ -33,7 +33,7 @@ def _close(a: Tensor, b: Tensor) -> bool:
 
 def _call_softmax(fn: Callable, scores: Tensor, temperature: float) -> Tensor:
     before = scores.clone()
-    got = answered(fn(scores, temperature), "the weights")
+    got = answered(call(fn, scores, temperature), "the weights")
     if not isinstance(got, Tensor):
         raise Mismatch(f"return a torch.Tensor of weights, got {type(got).__name__}.")
     expect(
@@ -145,7 +145,7 @@ def check_top_k_attention(
         values = torch.randn(batch, length, dim, generator=generator)
         for k in (2, 1, length, 3):
             where = f"(k={k}, scores {tuple(scores.shape)}, values {tuple(values.shape)})"
-            result = answered(fn(scores.clone(), values.clone(), k), "the result")
+            result = answered(call(fn, scores.clone(), values.clone(), k), "the result")
             expect(
                 isinstance(result, tuple) and len(result) == 2,
                 f"return a pair (output, weights), got {type(result).__name__}.",

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..text_encoder import mean_pool
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 
 def _pool_case(seed: int, *, n: int = 3, length: int = 6, dim: int = 5):
@@ -31,7 +31,7 @@ def check_mean_pool(student: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     def trial() -> None:
         for seed in range(3):
             hidden, attention_mask = _pool_case(seed)
-            got = answered(student(hidden, attention_mask), "the pooled vectors")
+            got = answered(call(student, hidden, attention_mask), "the pooled vectors")
             if not isinstance(got, torch.Tensor) or got.shape != hidden.shape[::2]:
                 got_shape = getattr(got, "shape", type(got).__name__)
                 raise Mismatch(f"return a tensor of shape (N, Dt) = {tuple(hidden.shape[::2])}, got {got_shape}.")
@@ -60,7 +60,7 @@ def check_nearest_neighbours(student: Callable[[torch.Tensor, int, int], torch.T
     def trial() -> None:
         # worked case: item 0 points along x; item 2 is long but at 45 degrees, item 1 short and almost along x
         embeddings = torch.tensor([[1.0, 0.0], [0.1, 0.01], [5.0, 5.0], [-1.0, 0.2]])
-        got = answered(student(embeddings, 0, 2), "the neighbours")
+        got = answered(call(student, embeddings, 0, 2), "the neighbours")
         got = torch.as_tensor(got).flatten().long()
         expect(got.numel() == 2, f"return k = 2 indices, got {got.numel()}.")
         expect(0 not in got.tolist(), "leave the query item itself out (its similarity with itself is 1).")
@@ -72,7 +72,7 @@ def check_nearest_neighbours(student: Callable[[torch.Tensor, int, int], torch.T
         for seed in range(3):
             g = torch.Generator().manual_seed(seed)
             embeddings = torch.randn(20, 6, generator=g) * torch.rand(20, 1, generator=g) * 5  # varied lengths
-            got = torch.as_tensor(student(embeddings, seed, 4)).flatten().long()
+            got = torch.as_tensor(call(student, embeddings, seed, 4)).flatten().long()
             expected = _reference_neighbours(embeddings, seed, 4)
             expect(
                 got.tolist() == expected.tolist(),

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..layers import TransformerBlock, TransformerConfig, sinusoidal_positions
 from ..toy_tasks import TinyCausalLM, greedy_decode
-from .core import Mismatch, answered, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
 __all__ = ["check_greedy_decode", "check_pre_ln_block", "check_sinusoidal_positions"]
 
@@ -25,7 +25,7 @@ def check_sinusoidal_positions(fn: Callable[[int, int], Tensor] | None) -> None:
     def trial() -> None:
         answered(fn, "sinusoidal")
         for length, d_model in ((6, 4), (10, 8), (3, 16)):
-            got = answered(fn(length, d_model), "the value returned by your function")
+            got = answered(call(fn, length, d_model), "the value returned by your function")
             expected = sinusoidal_positions(length, d_model)
             if isinstance(got, Tensor) and got.shape == expected.shape and not torch.allclose(got.float(), expected, atol=1e-5):
                 if got.shape[1] >= 2 and torch.allclose(got[:, 1::2].float(), expected[:, 0::2], atol=1e-5):
@@ -54,7 +54,7 @@ def check_pre_ln_block(fn: Callable[[TransformerBlock, Tensor], Tensor] | None) 
         block = TransformerBlock(TransformerConfig(d_model=16, n_heads=4, dropout=0.0, norm_first=True)).eval()
         x = torch.randn(2, 5, 16)
         with torch.no_grad():
-            got = answered(fn(block, x.clone()), "the value returned by your function")
+            got = answered(call(fn, block, x.clone()), "the value returned by your function")
             expected = block(x)
             h = block.norm1(x + block.attention(query=x))
             post_ln = block.norm2(h + block.feed_forward(h))
@@ -83,7 +83,7 @@ def check_greedy_decode(fn: Callable[[nn.Module, Tensor, int], Tensor] | None) -
         prompt = torch.tensor([[3, 1, 4, 8], [2, 7, 1, 8]])
         expected = greedy_decode(model, prompt, 5)
         with torch.no_grad():
-            got = answered(fn(model, prompt.clone(), 5), "the value returned by your function")
+            got = answered(call(fn, model, prompt.clone(), 5), "the value returned by your function")
         expect(isinstance(got, Tensor), f"return a torch.Tensor, got {type(got).__name__}.")
         expect(
             tuple(got.shape) == tuple(expected.shape),

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..constants import PAD_ID
 from ..explain import mass_on_truth
-from .core import Mismatch, answered, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect_close, report, run_check
 
 __all__ = ["check_erasure", "check_mass_on_truth"]
 
@@ -36,7 +36,7 @@ def check_erasure(fn: Callable[[Callable[[Tensor], Tensor], Tensor], Tensor] | N
 
             history = torch.randint(1, 30, (length,), generator=g)
             history[: seed + 1] = PAD_ID
-            got = answered(fn(score, history.clone()), "the value returned by your function")
+            got = answered(call(fn, score, history.clone()), "the value returned by your function")
             expected = torch.zeros(length)
             full = score(history[None])[0]
             for pos in range(length):
@@ -68,7 +68,7 @@ def check_mass_on_truth(fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None) -
             real = torch.rand(size, length, generator=g) < 0.8
             real[:, 0] = True
             importance[:, 0] = 1.0  # every row has some positive mass on a real event
-            got = answered(fn(importance, relevant, real), "the value returned by your function")
+            got = answered(call(fn, importance, relevant, real), "the value returned by your function")
             expected = mass_on_truth(importance, relevant, real).float()
             no_clamp = ((importance * real * relevant).sum(1) / (importance * real).sum(1)).float()
             if isinstance(got, Tensor) and got.shape == expected.shape and torch.allclose(got.float(), no_clamp, atol=1e-5) \
