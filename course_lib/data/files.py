@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,46 @@ DATA_DIR_ENV_VAR = "COURSE_DATA_DIR"
 """Environment variable naming the data folder, overriding the default."""
 
 _CHUNK = 1 << 20  # bytes read at a time when hashing
+
+
+class DataDirUnavailable(OSError):
+    """The data folder cannot be created or written; the message names ``COURSE_DATA_DIR``."""
+
+
+def not_writable(folder: Path, error: OSError) -> DataDirUnavailable:
+    """The error for a data folder that cannot be written, in words that say what to do."""
+    return DataDirUnavailable(
+        f"cannot write to the data folder {folder} ({error.strerror or error}). Set the environment variable "
+        f"{DATA_DIR_ENV_VAR} to a folder you can write to (e.g. `export {DATA_DIR_ENV_VAR}=~/course-data`, or "
+        f"os.environ[{DATA_DIR_ENV_VAR!r}] = ... before importing course_lib) and run the cell again."
+    )
+
+
+def check_writable(folder: Path) -> None:
+    """Raise :class:`DataDirUnavailable` unless a file can be created in ``folder`` (created if needed)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+    except OSError as error:
+        raise not_writable(folder, error) from error
+    os.close(handle)
+    os.unlink(name)  # the probe file this function just made
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a file that failed its check to ``NAME.corrupt-<date>-<time>`` and return the new path.
+
+    The name is never an existing one, so a copy set aside earlier is never overwritten; nothing
+    is deleted.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+        counter += 1
+    os.replace(path, candidate)
+    return candidate
 
 
 def data_dir() -> Path:
@@ -33,6 +74,9 @@ def data_dir() -> Path:
 
     Returns:
         An existing directory.
+
+    Raises:
+        DataDirUnavailable: the folder cannot be created (read-only file system, no permission).
     """
     override = os.environ.get(DATA_DIR_ENV_VAR, "").strip()
     if override:
@@ -40,7 +84,10 @@ def data_dir() -> Path:
     else:
         repo_data = Path(__file__).resolve().parents[2] / "data"
         path = repo_data if repo_data.is_dir() else Path.home() / ".cache" / "attention-course"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise not_writable(path, error) from error
     return path
 
 

