@@ -53,7 +53,7 @@ def check_erasure(fn: Callable[[Callable[[Tensor], Tensor], Tensor], Tensor] | N
                          "score it, and subtract from the full score; padding positions get 0.", atol=1e-5)
 
     report(run_check("Exercise 1 (erasure importance)", trial,
-                     "That is course_lib.explain.erasure_importance for one history."))
+                     "For a model without positions, like this one, that is course_lib.explain.erasure_importance for one history."))
 
 
 def check_mass_on_truth(fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None) -> None:
