@@ -102,3 +102,18 @@ def tiny_model(name: str) -> Recommender:
             capstone, MetadataItemEncoder(MetadataEncoderConfig(items, text_dim=6, d_model=d), tiny_metadata())
         ),
     }[name]().eval()
+
+
+class CountingEncoder:
+    """A stand-in text encoder: unit-length 3-d vectors from the text length, counting its calls."""
+
+    name = "fake-encoder"
+    dim = 3
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts, *, batch_size=64, device="cpu") -> torch.Tensor:
+        self.calls += 1
+        rows = torch.tensor([[len(t), 1.0, float(i)] for i, t in enumerate(texts)])
+        return rows / rows.norm(dim=1, keepdim=True)  # unit length, like the real encoder

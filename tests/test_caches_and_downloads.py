@@ -14,6 +14,7 @@ import time
 
 import pytest
 import torch
+from factories import CountingEncoder
 
 import course_lib.text_encoder as te
 from course_lib.data import files, movielens
@@ -22,25 +23,10 @@ from course_lib.data.files import DataDirUnavailable
 TEXTS = ["Toy Story (1995). Genres: Comedy.", "Heat (1995). Genres: Action."]
 
 
-class UnitEncoder:
-    """Unit-length 3-d vectors per text, counting how often it is asked."""
-
-    name = "unit-encoder"
-    dim = 3
-
-    def __init__(self):
-        self.calls = 0
-
-    def encode(self, texts, *, batch_size=64, device="cpu"):
-        self.calls += 1
-        rows = torch.tensor([[len(t), 1.0, float(i)] for i, t in enumerate(texts)])
-        return rows / rows.norm(dim=1, keepdim=True)
-
-
 def cached_payload(tmp_path):
     """Embed TEXTS once (writing the cache) and return the cache path and its payload."""
-    te.item_text_embeddings(TEXTS, UnitEncoder(), folder=tmp_path)
-    path = te.cache_path(TEXTS, UnitEncoder.name, folder=tmp_path)
+    te.item_text_embeddings(TEXTS, CountingEncoder(), folder=tmp_path)
+    path = te.cache_path(TEXTS, CountingEncoder.name, folder=tmp_path)
     return path, torch.load(path, weights_only=True)
 
 
@@ -78,7 +64,7 @@ def test_a_damaged_cache_is_set_aside_and_recomputed(tmp_path, damage, problem):
     expected = payload["embeddings"].clone()
     torch.save(damage(payload), path)
     damaged = path.read_bytes()
-    encoder = UnitEncoder()
+    encoder = CountingEncoder()
     with pytest.warns(UserWarning, match=f"was not used: {problem}.*; set it aside as {path.name}.corrupt-"):
         out = te.item_text_embeddings(TEXTS, encoder, folder=tmp_path)
     assert encoder.calls == 1 and torch.equal(out, expected)
@@ -89,7 +75,7 @@ def test_a_damaged_cache_is_set_aside_and_recomputed(tmp_path, damage, problem):
 
 def test_a_good_cache_is_used_and_an_older_plain_tensor_cache_still_counts(tmp_path):
     path, payload = cached_payload(tmp_path)
-    encoder = UnitEncoder()
+    encoder = CountingEncoder()
     assert torch.equal(te.item_text_embeddings(TEXTS, encoder, folder=tmp_path), payload["embeddings"])
     torch.save(payload["embeddings"], path)  # the format before checksums were stored
     assert torch.equal(te.item_text_embeddings(TEXTS, encoder, folder=tmp_path), payload["embeddings"])
@@ -102,7 +88,7 @@ def test_a_read_only_cache_folder_still_returns_the_embeddings(tmp_path, monkeyp
 
     monkeypatch.setattr(te, "atomic_path", read_only)  # works as root too, where chmod restricts nothing
     with pytest.warns(UserWarning, match=r"could not be cached .*Permission denied.*Set the environment variable COURSE_DATA_DIR"):
-        out = te.item_text_embeddings(TEXTS, UnitEncoder(), folder=tmp_path)
+        out = te.item_text_embeddings(TEXTS, CountingEncoder(), folder=tmp_path)
     assert out.shape == (2, 3) and list(tmp_path.iterdir()) == []
 
 
@@ -113,7 +99,7 @@ def test_a_data_folder_that_cannot_be_made_gives_one_clear_message(tmp_path, mon
     with pytest.raises(DataDirUnavailable, match=r"cannot write to the data folder .*Set the environment variable COURSE_DATA_DIR"):
         files.data_dir()
     with pytest.warns(UserWarning, match="could not be cached"):
-        assert te.item_text_embeddings(TEXTS, UnitEncoder()).shape == (2, 3)
+        assert te.item_text_embeddings(TEXTS, CountingEncoder()).shape == (2, 3)
     with pytest.raises(DataDirUnavailable, match="COURSE_DATA_DIR"):
         movielens.ensure_movielens_100k(blocker / "data", verbose=False)
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from checker_support import not_answered, verdict
+from factories import CountingEncoder
 
 from course_lib import text_encoder as te
 
@@ -95,21 +96,6 @@ def test_mean_pool_ignores_padding_values_and_checks_shapes():
 
 
 # --------------------------------------------------------------------------- cache
-
-
-class CountingEncoder:
-    """A stand-in encoder: deterministic vectors from the text length, counting its calls."""
-
-    name = "fake-encoder"
-    dim = 3
-
-    def __init__(self):
-        self.calls = 0
-
-    def encode(self, texts, *, batch_size=64, device="cpu"):
-        self.calls += 1
-        rows = torch.tensor([[len(t), 1.0, float(i)] for i, t in enumerate(texts)])
-        return rows / rows.norm(dim=1, keepdim=True)  # unit length, like the real encoder
 
 
 def test_cache_is_reused_and_invalidated_when_one_text_changes(tmp_path):

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from course_lib.data.files import free_name
+
 MANIFEST = ".course-edition.json"
 _FORCE_HINT = "FORCE=1 (make) or --force (tools/*.py)"
 
@@ -72,17 +74,6 @@ def changes(folder: Path) -> tuple[list[str], list[str]]:
     edited = sorted(name for name, digest in present.items() if name in recorded and recorded[name] != digest)
     added = sorted(name for name in present if name not in recorded)
     return edited, added
-
-
-def _free_name(path: Path) -> Path:
-    """``NAME.mine-<timestamp>.SUFFIX`` next to ``path``, made unique if that name exists already."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = path.with_name(f"{path.stem}.mine-{stamp}{path.suffix}")
-    counter = 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}.mine-{stamp}-{counter}{path.suffix}")
-        counter += 1
-    return candidate
 
 
 def _listing(names: list[str], limit: int = 8) -> str:
@@ -140,13 +131,13 @@ def publish(built: Path, out: Path, *, tool: str, force: bool = False) -> list[s
             raise OutputFolderError("\n".join(lines))
         kept = []
         for name in edited:
-            backup = _free_name(out / name)
+            backup = free_name(out / name, "mine", keep_suffix=True)
             os.replace(out / name, backup)
             kept.append(f"kept your edited {name} as {backup.relative_to(out).as_posix()}")
         kept += [f"left your file {name} in place" for name in added if name not in files]
         clashes = [name for name in added if name in files]
         for name in clashes:  # a file the person added under a name the new edition uses: keep theirs aside too
-            backup = _free_name(out / name)
+            backup = free_name(out / name, "mine", keep_suffix=True)
             os.replace(out / name, backup)
             kept.append(f"kept your {name} as {backup.relative_to(out).as_posix()}")
         for name in files:

@@ -50,18 +50,29 @@ def check_writable(folder: Path) -> None:
     os.unlink(name)  # the probe file this function just made
 
 
+def free_name(path: Path, label: str, *, keep_suffix: bool = False) -> Path:
+    """A name next to ``path`` that no file has: ``NAME.<label>-<date>-<time>`` (a counter added if needed).
+
+    With ``keep_suffix`` the suffix stays last (``notes.mine-<date>-<time>.ipynb``), so the file
+    still opens with the same program.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stem, suffix = (path.stem, path.suffix) if keep_suffix else (path.name, "")
+    candidate = path.with_name(f"{stem}.{label}-{stamp}{suffix}")
+    counter = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{stem}.{label}-{stamp}-{counter}{suffix}")
+        counter += 1
+    return candidate
+
+
 def set_aside(path: Path) -> Path:
     """Rename a file that failed its check to ``NAME.corrupt-<date>-<time>`` and return the new path.
 
     The name is never an existing one, so a copy set aside earlier is never overwritten; nothing
     is deleted.
     """
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = path.with_name(f"{path.name}.corrupt-{stamp}")
-    counter = 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
-        counter += 1
+    candidate = free_name(path, "corrupt")
     os.replace(path, candidate)
     return candidate
 
