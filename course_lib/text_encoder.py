@@ -295,8 +295,8 @@ def _read_cache(path: Path, texts: list[str], name: str, dim: int) -> Tensor | N
 def _warn_not_cached(folder: Path | str | None, error: OSError) -> None:
     warnings.warn(
         f"the text embeddings could not be cached in {folder or 'the data folder'} ({error.strerror or error}); they "
-        f"are computed and returned, but will be computed again next time. Set the environment variable "
-        f"{DATA_DIR_ENV_VAR} to a folder you can write to to keep them.",
+        f"are computed and returned, but will be computed again next time. To keep them, set the environment "
+        f"variable {DATA_DIR_ENV_VAR} to a folder you can write to.",
         stacklevel=3,
     )
 

@@ -15,14 +15,15 @@ Files placed by hand in the data folder (``ml-100k.zip``, the wheel, or the thre
 file is checked again on each load (hashing the 2 MB takes a few milliseconds); a file that
 fails is renamed to ``*.corrupt-<date>-<time>`` (a new name each time, so nothing set aside is
 ever overwritten) and fetched again, never used. When every source fails
-the error names each source, why it failed, and how to place the files by hand.
+the error names each source, why it failed, and how to place the files by hand. The
+GroupLens download has a total deadline (:data:`DOWNLOAD_DEADLINE_S`) as well as a timeout
+per read, and a data folder that cannot be written gives one error naming ``COURSE_DATA_DIR``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import subprocess
 import sys
@@ -40,7 +41,17 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .files import atomic_path, atomic_write_bytes, bytes_digest, check_writable, data_dir, file_digest, set_aside
+from .files import (
+    DATA_DIR_ENV_VAR,
+    atomic_path,
+    atomic_write_bytes,
+    bytes_digest,
+    check_writable,
+    data_dir,
+    file_digest,
+    not_writable,
+    set_aside,
+)
 from .item_features import MetadataFeatures, year_buckets
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -94,18 +105,23 @@ class MovieLens100K:
 
 
 def _verified(path: Path, expected: str, algorithm: str) -> bool:
-    """True when ``path`` exists with the expected digest. A mismatch is moved aside."""
+    """True when ``path`` exists with the expected digest. A mismatch is moved aside.
+
+    Raises:
+        DataDirUnavailable: the mismatch cannot be moved aside (a read-only folder).
+    """
     if not path.is_file():
         return False
     actual = file_digest(path, algorithm)
     if actual == expected:
         return True
-    corrupt = set_aside(path)
-    warnings.warn(
-        f"{path} failed its {algorithm} check (got {actual}, expected {expected}); "
-        f"moved it to {corrupt.name} and will fetch a fresh copy.",
-        stacklevel=3,
-    )
+    failed = f"{path} failed its {algorithm} check (got {actual}, expected {expected})"
+    try:
+        corrupt = set_aside(path)
+    except OSError as error:  # a read-only folder: the bad file can be neither moved aside nor replaced
+        warnings.warn(f"{failed}.", stacklevel=3)
+        raise not_writable(path.parent, error) from error
+    warnings.warn(f"{failed}; moved it to {corrupt.name} and will fetch a fresh copy.", stacklevel=3)
     return False
 
 
@@ -157,7 +173,7 @@ def _download_url(url: str, destination: Path, timeout: float, *, deadline: floa
         while chunk := response.read1(1 << 16):  # read1: what has arrived (read(n) would wait for all n bytes)
             out.write(chunk)
             if time.monotonic() - start > deadline:
-                raise TimeoutError(f"the download took longer than {deadline:.0f} s in total (a very slow server)")
+                raise TimeoutError(f"{url} took longer than {deadline:g} s in total to download (a very slow server)")
 
 
 def _pip_download(requirement: str, folder: Path, timeout: float) -> Path:
@@ -230,7 +246,7 @@ def _how_to_place(folder: Path) -> str:
         f"(sha256 {RECBOLE_WHEEL_SHA256});\n"
         f"  * or copy the three files ml-100k.inter, ml-100k.item, ml-100k.user (checksums in data/README.md) "
         f"into {folder / RECBOLE_DIR}.\n"
-        f"Set {'COURSE_DATA_DIR'} to use another data folder. Then run the cell again."
+        f"Set {DATA_DIR_ENV_VAR} to use another data folder. Then run the cell again."
     )
 
 
@@ -254,9 +270,9 @@ def ensure_movielens_100k(folder: Path | None = None, *, timeout: float = DEFAUL
         return "recbole"
     if _cached_grouplens(folder):
         return "grouplens"
+    check_writable(folder)  # before extracting or fetching: a read-only folder gets one clear message, not a raw OSError
     if _hand_placed_wheel(folder):
         return "recbole"
-    check_writable(folder)  # before fetching: a read-only folder gets one clear message, not a raw OSError
     failures = []
     for source in SOURCES:
         if verbose:
@@ -349,7 +365,9 @@ def _read_grouplens(folder: Path, source: str) -> MovieLens100K:
     return _tidy(inter, item, user, source)
 
 
-def load_movielens_100k(data_folder: Path | str | None = None, *, timeout: float = DEFAULT_TIMEOUT_S, verbose: bool = True) -> MovieLens100K:
+def load_movielens_100k(
+    data_folder: Path | str | None = None, *, timeout: float = DEFAULT_TIMEOUT_S, verbose: bool = True
+) -> MovieLens100K:
     """Load MovieLens-100K as three tidy tables, fetching and verifying it when needed.
 
     Args:
