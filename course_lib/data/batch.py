@@ -13,8 +13,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..constants import PAD_ID
-
 
 @dataclass(frozen=True)
 class Batch:

@@ -120,7 +120,10 @@ def gaps_to_previous(times: Tensor, history_mask: Tensor) -> tuple[Tensor, Tenso
     gaps[:, 1:] = times[:, 1:] - times[:, :-1]
     gaps = torch.where(valid, gaps, torch.zeros_like(gaps))
     if bool((gaps < 0).any()):
-        raise ValueError("times must be non-decreasing along L over the real events (oldest first); some event is older than the one before it.")
+        raise ValueError(
+            "times must be non-decreasing along L over the real events (oldest first); "
+            "some event is older than the one before it."
+        )
     return gaps, valid
 
 
