@@ -2,25 +2,43 @@
 
 A function that does work but forgets ``return`` is told so (it was "not answered yet" for 31 of
 the 32 checkers); the student edition's placeholder still reads "not answered yet"; a check
-leaves the notebook's random state as it found it; an exception whose message cannot be
-printed, a NumPy integer, an endless loop: each gets a verdict, never a crash or a hang.
+leaves the notebook's random state as it found it, for a right answer (``CORRECT``, which each
+checker must pass) and for a wrong one that draws, and never seeds a global generator; an
+exception whose message cannot be printed, a NumPy number, an endless loop: each gets a
+verdict, never a crash or a hang.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import pkgutil
 import random
+import signal
+import time
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from checker_support import not_answered, verdict
 
 import course_lib.exercises as exercises
+from course_lib import PAD_ID
+from course_lib.attention import causal_mask, masked_softmax, padding_mask, scaled_dot_product_attention
+from course_lib.data.time_buckets import TimeBucketConfig, log_time_buckets
 from course_lib.exercises import core
+from course_lib.exercises.capstone import check_explanation_share
+from course_lib.exercises.evaluation import check_ndcg_at_k, check_pessimistic_rank
 from course_lib.exercises.scale import check_kv_cache_bytes
+from course_lib.explain import mass_on_truth
+from course_lib.layers import sinusoidal_positions
+from course_lib.layers.multi_head import merge_heads, split_heads
+from course_lib.models.bert4rec import append_mask_token, cloze
+from course_lib.models.sasrec import attention_by_distance
+from course_lib.text_encoder import mean_pool
+from course_lib.toy_tasks import greedy_decode
 
 
 def function_checkers() -> list:
@@ -37,8 +55,107 @@ def function_checkers() -> list:
 CHECKERS = function_checkers()
 
 
+def _rank(scores, target, history):
+    ranked = [c for c in range(len(scores)) if c + 1 not in history and c + 1 != target]
+    return 1 + sum(bool(scores[c] >= scores[target - 1]) for c in ranked)
+
+
+def _ndcg(scores, target, history, k):
+    rank = _rank(scores, target, history)
+    return 1 / math.log2(rank + 1) if rank <= k else 0.0
+
+
+def _top_k_attention(scores, values, k):
+    keep = torch.zeros_like(scores, dtype=torch.bool).scatter(-1, scores.topk(k, dim=-1).indices, True)
+    weights = masked_softmax(scores, keep)  # (B, L)
+    return (weights.unsqueeze(-2) @ values).squeeze(-2), weights
+
+
+def _target_attention(candidate, history, real):
+    weights = masked_softmax(history @ candidate / math.sqrt(candidate.shape[-1]), real)  # (L,)
+    return weights @ history, weights
+
+
+def _pooling(items, scores, history):
+    weights = masked_softmax(scores, (history != PAD_ID)[:, None, :])  # (B, K, L)
+    return weights @ items, weights
+
+
+def _interests(interests, items):
+    logits = interests @ items.T  # (B, K + 1, I)
+    return torch.logsumexp(logits, dim=1), torch.softmax(logits, dim=1).transpose(1, 2)
+
+
+def _share(weights, interests, target):
+    same = interests == target[:, None]
+    return float((weights * same).sum(1).mean()), float((same.sum(1) / (interests != -2).sum(1)).mean())
+
+
+def _erasure(score, history):
+    out = torch.zeros(len(history))
+    for pos in range(len(history)):
+        if history[pos] != PAD_ID:
+            cut = history.clone()
+            cut[pos] = PAD_ID
+            out[pos] = score(history[None])[0] - score(cut[None])[0]
+    return out
+
+
+def _nearest(embeddings, query, k):
+    unit = F.normalize(embeddings, dim=-1)
+    similarity = unit @ unit[query]
+    similarity[query] = -float("inf")
+    return similarity.topk(k).indices
+
+
+def _next_item_loss(hidden, items, targets):
+    keep = targets != PAD_ID
+    return F.cross_entropy(hidden[keep] @ items[1:].T, targets[keep] - 1)
+
+
+def _ctr_loss(pos, neg):
+    return F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + F.binary_cross_entropy_with_logits(
+        neg, torch.zeros_like(neg))
+
+
+CORRECT = {  # a right answer for every function checker, mostly the library's own function
+    "check_append_mask_token": append_mask_token,
+    "check_attention_by_distance": lambda weights, history: attention_by_distance(weights, history)[0],
+    "check_candidate_over_interests": _interests,
+    "check_causal_padding_mask": lambda items: causal_mask(items.shape[1]) & padding_mask(items)[:, 0],
+    "check_cloze": lambda sequences, mask_id, p, g: cloze(sequences, mask_id=mask_id, mask_prob=p, generator=g),
+    "check_cosine_scores": lambda users, items: F.normalize(users, dim=-1) @ F.normalize(items, dim=-1).T,
+    "check_ctr_loss": _ctr_loss,
+    "check_erasure": _erasure,
+    "check_explanation_share": _share,
+    "check_greedy_decode": greedy_decode,
+    "check_mass_on_truth": mass_on_truth,
+    "check_masked_attention": lambda q, k, v, mask: scaled_dot_product_attention(q, k, v, attn_mask=mask),
+    "check_mean_pool": mean_pool,
+    "check_merge_heads": merge_heads,
+    "check_modality_weights": lambda scores: torch.softmax(scores.squeeze(-1), dim=-1),
+    "check_multi_interest_pooling": _pooling,
+    "check_ndcg_at_k": _ndcg,
+    "check_nearest_neighbours": _nearest,
+    "check_next_item_loss": _next_item_loss,
+    "check_online_logsumexp": lambda scores, chunk_size: torch.logsumexp(scores, dim=-1),
+    "check_patchify": lambda images, p: F.unfold(images, kernel_size=p, stride=p).transpose(1, 2),
+    "check_pessimistic_rank": _rank,
+    "check_pre_ln_block": lambda block, x: block(x),
+    "check_sinusoidal_positions": sinusoidal_positions,
+    "check_split_heads": split_heads,
+    "check_stable_softmax": lambda scores, temperature: torch.softmax(scores / temperature, dim=-1),
+    "check_target_attention": _target_attention,
+    "check_time_bucket": lambda gaps, unit, n: log_time_buckets(gaps, config=TimeBucketConfig(unit_seconds=unit, num_buckets=n)),
+    "check_top_k_attention": _top_k_attention,
+    "check_top_k_items": lambda scores, k: scores.topk(k, dim=-1).indices,
+    "check_torch_attn_mask": lambda mask: ~mask,
+}
+
+
 def test_the_list_of_checkers_is_complete():
     assert len(CHECKERS) == 31
+    assert sorted(CORRECT) == [checker.__name__ for checker in CHECKERS]
 
 
 def did_work_but_forgot_return(*args, **kwargs):
@@ -48,7 +165,7 @@ def did_work_but_forgot_return(*args, **kwargs):
 @pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
 def test_a_function_that_returns_none_is_told_it_forgot_return(capsys, checker):
     out = verdict(capsys, checker, did_work_but_forgot_return)
-    assert "❌" in out and "did_work_but_forgot_return returned None. Did you forget `return`?" in out, out
+    assert "❌" in out and "`did_work_but_forgot_return` returned None — did you forget `return`?" in out, out
 
 
 @pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
@@ -64,8 +181,10 @@ def draws_then_answers_nonsense(*args, **kwargs):
     return torch.zeros(1)
 
 
+@pytest.mark.parametrize("right", [True, False], ids=["right answer", "wrong answer that draws"])
 @pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
-def test_a_check_leaves_the_global_random_state_as_it_found_it(capsys, checker):
+def test_a_check_leaves_the_global_random_state_as_it_found_it(capsys, checker, right):
+    answer = CORRECT[checker.__name__] if right else draws_then_answers_nonsense
     torch.manual_seed(123)
     np.random.seed(123)
     random.seed(123)
@@ -73,14 +192,26 @@ def test_a_check_leaves_the_global_random_state_as_it_found_it(capsys, checker):
     torch.manual_seed(123)
     np.random.seed(123)
     random.seed(123)
-    verdict(capsys, checker, draws_then_answers_nonsense)  # the checker's draws and the student's
+    verdict(capsys, checker, answer)  # the checker's draws and the student's
     assert torch.equal(torch.rand(3), expected[0]) and np.array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2]
+
+
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
+def test_a_check_never_seeds_the_global_generators(capsys, checker, monkeypatch):
+    seeded = []
+    for module, name in ((torch, "manual_seed"), (torch, "seed"), (np.random, "seed"), (random, "seed")):
+        monkeypatch.setattr(module, name, lambda *args, _name=f"{module.__name__}.{name}", **kwargs: seeded.append(_name))
+    assert "✅" in verdict(capsys, checker, CORRECT[checker.__name__])
+    assert seeded == [], f"{checker.__name__} seeded {seeded}: draw from a local torch.Generator instead"
 
 
 class Unprintable(Exception):
     def __str__(self):
         raise RuntimeError("__str__ itself fails")
+
+    def __repr__(self):
+        raise RuntimeError("__repr__ itself fails")
 
 
 def raises_unprintable(*args, **kwargs):
@@ -95,9 +226,16 @@ def test_an_exception_that_cannot_be_printed_is_reported_by_its_type(capsys, che
 
 def test_numeric_answers_may_be_any_real_number_type(capsys):
     right = 2 * 2 * 50 * 64 * 4
-    for answer in (right, np.int64(right), np.float32(right), float(right), torch.tensor(right)):
+    for answer in (right, np.int64(right), np.int32(right), np.float32(right), float(right), torch.tensor(right), np.array(right)):
         assert "✅" in verdict(capsys, lambda a=answer: check_kv_cache_bytes(a, n_layers=2, length=50, d_model=64))
-    assert "❌" in verdict(capsys, lambda: check_kv_cache_bytes(True, n_layers=2, length=50, d_model=64))
+    for answer in (True, np.bool_(True), "a lot", [right]):
+        out = verdict(capsys, lambda a=answer: check_kv_cache_bytes(a, n_layers=2, length=50, d_model=64))
+        assert "❌" in out and "should be a number" in out
+    assert "✅" in verdict(capsys, check_pessimistic_rank, lambda *args: np.int64(_rank(*args)))
+    assert "should be a number, got bool" in verdict(capsys, check_pessimistic_rank, lambda *args: True)
+    assert "✅" in verdict(capsys, check_ndcg_at_k, lambda *args: np.float64(_ndcg(*args)))
+    assert "✅" in verdict(capsys, check_explanation_share, lambda *args: tuple(np.float64(x) for x in _share(*args)))
+    assert "should be a number, got str" in verdict(capsys, check_explanation_share, lambda *args: ("0.5", "0.5"))
 
 
 def loops_for_ever(*args, **kwargs):
@@ -106,8 +244,31 @@ def loops_for_ever(*args, **kwargs):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("checker", CHECKERS[:3] + CHECKERS[-3:], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("checker", CHECKERS, ids=lambda c: c.__name__)
 def test_an_endless_loop_becomes_a_hint_within_the_time_limit(capsys, checker, monkeypatch):
-    monkeypatch.setattr(core, "TIME_LIMIT_SECONDS", 0.2)
+    monkeypatch.setattr(core, "TIME_LIMIT_SECONDS", 0.1)
+    started = time.monotonic()
     out = verdict(capsys, checker, loops_for_ever)
-    assert "❌" in out and "did not finish within 0.2 s" in out
+    assert "❌" in out and "did not finish within 0.1 s — is there a loop that never ends" in out
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.timeout(60)
+def test_the_time_limit_puts_the_previous_alarm_back(capsys, monkeypatch):
+    """After a check, SIGALRM has its old handler and an outer timer (pytest-timeout's) still runs."""
+    monkeypatch.setattr(core, "TIME_LIMIT_SECONDS", 0.1)
+    checker = CHECKERS[0]
+
+    def outer_alarm(signum, frame):
+        raise AssertionError("the outer alarm went off")
+
+    previous_handler = signal.signal(signal.SIGALRM, outer_alarm)
+    previous_delay, _ = signal.setitimer(signal.ITIMER_REAL, 10)
+    try:
+        for answer in (loops_for_ever, CORRECT[checker.__name__], did_work_but_forgot_return):
+            verdict(capsys, checker, answer)
+            assert signal.getsignal(signal.SIGALRM) is outer_alarm
+            assert 9 < signal.getitimer(signal.ITIMER_REAL)[0] <= 10
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, previous_delay)
+        signal.signal(signal.SIGALRM, previous_handler)

@@ -3,13 +3,13 @@
 import torch
 
 from course_lib.attention import softmax
-from course_lib.exercises import Status, answered, expect, expect_close, report, run_check
+from course_lib.exercises import Status, answered, call, expect, expect_close, report, run_check
 
 
 def _trial_for(student):
     def trial():
         x = torch.tensor([[1.0, 2.0, 3.0]])
-        expect_close(student(x), softmax(x), what="the weights", hint="normalise over the last axis.")
+        expect_close(call(student, x), softmax(x), what="the weights", hint="normalise over the last axis.")
 
     return trial
 
@@ -47,10 +47,19 @@ def test_stub_raising_not_implemented_is_not_answered(capsys):
     assert "not answered yet" in capsys.readouterr().out
 
 
-def test_stub_returning_none_is_not_answered():
-    assert run_check("Exercise 1", _trial_for(lambda x: None)).status is Status.NOT_ANSWERED
+def test_an_answer_still_none_is_not_answered():
+    assert run_check("Exercise 1", _trial_for(None)).status is Status.NOT_ANSWERED
     assert run_check("Exercise 2", lambda: answered(None)).status is Status.NOT_ANSWERED
     assert run_check("Exercise 2", lambda: answered(...)).status is Status.NOT_ANSWERED
+
+
+def test_a_function_returning_none_forgot_return():
+    def my_softmax(x):
+        x.softmax(-1)  # the work is done, the result is dropped
+
+    result = run_check("Exercise 1", _trial_for(my_softmax))
+    assert result.status is Status.FAILED
+    assert result.message == "❌ Exercise 1: not yet. Hint: your function `my_softmax` returned None — did you forget `return`?"
 
 
 def test_crash_in_student_code_becomes_a_message_not_an_exception():

@@ -5,7 +5,7 @@ pass, a hint, or "not answered yet", and returns None. It never raises, so an
 unanswered exercise does not stop the notebook. The machinery is in ``core``.
 """
 
-from .core import CheckResult, Mismatch, NotAnswered, Status, answered, expect, expect_close, report, run_check
+from .core import CheckResult, Mismatch, NotAnswered, Status, answered, call, expect, expect_close, number, report, run_check
 
 __all__ = [
     "CheckResult",
@@ -13,8 +13,10 @@ __all__ = [
     "NotAnswered",
     "Status",
     "answered",
+    "call",
     "expect",
     "expect_close",
+    "number",
     "report",
     "run_check",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .core import Mismatch, answered, call, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, number, report, run_check
 
 
 def _interest_case(seed: int, *, batch: int = 3, k1: int = 3, dim: int = 5, items: int = 7):
@@ -82,7 +82,7 @@ def check_explanation_share(student: Callable[[np.ndarray, np.ndarray, np.ndarra
             weights, interests, target, share, uniform = _share_case(seed)
             answer = answered(call(student, weights, interests, target), "(share, uniform)")
             expect(isinstance(answer, tuple) and len(answer) == 2, "return two numbers: (mean share, mean uniform share).")
-            got_share, got_uniform = (float(answered(x, "share and uniform")) for x in answer)
+            got_share, got_uniform = (number(x, "share and uniform") for x in answer)
             expect(
                 abs(got_share - share) < 1e-6,
                 f"the mean share should be {share:.4f}, got {got_share:.4f}: sum the weights of the events whose interest "

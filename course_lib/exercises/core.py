@@ -11,15 +11,18 @@ The checker prints one line and never raises, so a notebook always runs on:
 
 Checkers call the student's function through :func:`call`: a function that returns ``None``
 after doing work is told it forgot ``return``, and one that runs longer than
-:data:`TIME_LIMIT_SECONDS` (an endless loop) gets a hint instead of hanging the notebook. A
-check never changes the notebook's random state (torch, NumPy, ``random``): it is saved
-before the check and restored after it, whatever the check or the student's code drew.
+:data:`TIME_LIMIT_SECONDS` (an endless loop) gets a hint instead of hanging the notebook.
+Numbers are read with :func:`number`: any real number (Python or NumPy, int or float).
+A check never changes the notebook's random state (torch, NumPy, ``random``): checkers draw
+from local ``torch.Generator`` objects, and whatever else is drawn during a check (a layer's
+initial weights, the student's own draws) is put back afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import numbers
 import random
 import signal
 import threading
@@ -30,8 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-TIME_LIMIT_SECONDS = 10.0
-"""How long one call of a student's function may run inside a check (POSIX main thread only)."""
+TIME_LIMIT_SECONDS = 5.0
+"""How long one call of a student's function may run inside a check (POSIX main thread only;
+elsewhere there is no limit, see :func:`_time_limit`)."""
 
 
 class Status(enum.Enum):
@@ -68,7 +72,8 @@ def _time_limit(seconds: float) -> Iterator[None]:
     """Raise :class:`TooSlow` in the main thread after ``seconds``; no limit where SIGALRM is missing.
 
     Jupyter runs cells in the kernel's main thread, where ``signal.setitimer`` works on Linux and
-    macOS. Elsewhere (Windows, a worker thread) the call simply runs without a limit.
+    macOS. Elsewhere (Windows, a worker thread) the call simply runs without a limit. On exit
+    the alarm is cancelled and the previous SIGALRM handler and timer are put back.
     """
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable or seconds <= 0:
@@ -77,7 +82,7 @@ def _time_limit(seconds: float) -> Iterator[None]:
 
     def stop(signum: int, frame: object) -> None:
         raise TooSlow(
-            f"your function did not finish within {seconds:g} s. Is there a loop that never ends "
+            f"your function did not finish within {seconds:g} s — is there a loop that never ends "
             "(a `while` whose condition never becomes False)?"
         )
 
@@ -88,7 +93,7 @@ def _time_limit(seconds: float) -> Iterator[None]:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
         if outer > 0:  # give the outer timer back what it had left
             signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3))
 
@@ -103,9 +108,24 @@ def call(fn: Callable[..., object], *args: object, **kwargs: object) -> object:
     with _time_limit(TIME_LIMIT_SECONDS):
         result = fn(*args, **kwargs)
     if result is None:
-        name = getattr(fn, "__name__", "your function")
-        raise Mismatch(f"your function {name} returned None. Did you forget `return`?")
+        name = getattr(fn, "__name__", "<lambda>")
+        function = "your function" if name.startswith("<") else f"your function `{name}`"
+        raise Mismatch(f"{function} returned None — did you forget `return`?")
     return result
+
+
+def number(value: object, what: str) -> numbers.Real:
+    """``value`` as a real number, or raise :class:`Mismatch` naming what was given.
+
+    Python and NumPy ints and floats are numbers as they are; a one-element tensor or array is
+    read with ``.item()``. ``True``/``False`` are not numbers here.
+    """
+    answered(value, what)
+    if isinstance(value, torch.Tensor | np.ndarray) and np.prod(value.shape) == 1:
+        value = value.item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise Mismatch(f"{what} should be a number, got {type(value).__name__}.")
+    return value
 
 
 def _printable(exc: BaseException) -> str:

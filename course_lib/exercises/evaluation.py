@@ -8,12 +8,11 @@ item ids the user has already seen (removed from the ranking, the target never i
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 
 import torch
 
-from .core import Mismatch, answered, call, expect, report, run_check
+from .core import call, expect, number, report, run_check
 
 _CASES = (  # (scores, target, history, expected pessimistic rank) - hand-checkable
     ([0.9, 0.1, 0.5, 0.7], 3, [], 3),  # items 1 (0.9) and 4 (0.7) beat item 3 (0.5)
@@ -43,11 +42,9 @@ def check_pessimistic_rank(rank_of_target: Callable[[torch.Tensor, int, list[int
 
     def trial() -> None:
         for scores, target, history, expected in _cases():
-            got = answered(call(rank_of_target, torch.tensor(scores), target, list(history)), "the rank")
-            if isinstance(got, torch.Tensor):
-                got = got.item()
+            got = number(call(rank_of_target, torch.tensor(scores), target, list(history)), "the rank")
             expect(
-                isinstance(got, numbers.Real) and got == expected,
+                got == expected,
                 f"for scores {scores[:6]}{'...' if len(scores) > 6 else ''}, target {target}, history {history[:6]} "
                 f"the rank is {expected}, you returned {got!r}. Count the items that are not in the history "
                 "(the target excepted) whose score is >= the target's, and add 1. Remember entry c is item c + 1.",
@@ -63,11 +60,7 @@ def check_ndcg_at_k(ndcg_at_k: Callable[[torch.Tensor, int, list[int], int], flo
         for scores, target, history, rank in _cases():
             for k in (1, 3, 10):
                 expected = 1.0 / math.log2(rank + 1) if rank <= k else 0.0
-                got = answered(call(ndcg_at_k, torch.tensor(scores), target, list(history), k), "NDCG@K")
-                if isinstance(got, torch.Tensor):
-                    got = got.item()
-                if not isinstance(got, numbers.Real):
-                    raise Mismatch(f"return a number, got {type(got).__name__}.")
+                got = number(call(ndcg_at_k, torch.tensor(scores), target, list(history), k), "NDCG@K")
                 expect(
                     abs(got - expected) < 1e-6,
                     f"for target rank {rank} and K={k} NDCG@K is {expected:.4f}, you returned {got:.4f}. "

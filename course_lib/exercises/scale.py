@@ -9,13 +9,12 @@ Each ``check_*`` prints one line (pass, hint, or "not answered yet") and returns
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from .core import Mismatch, answered, call, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, number, report, run_check
 
 __all__ = ["check_kv_cache_bytes", "check_online_logsumexp"]
 
@@ -76,11 +75,7 @@ def check_kv_cache_bytes(answer: object, *, n_layers: int, length: int, d_model:
     """
 
     def trial() -> None:
-        got = answered(answer, "cache_bytes")
-        if isinstance(got, Tensor):
-            got = got.item()
-        if isinstance(got, bool) or not isinstance(got, numbers.Real):
-            raise Mismatch(f"give a number of bytes, got {type(got).__name__}.")
+        got = number(answer, "cache_bytes")
         expected = 2 * n_layers * length * d_model * bytes_per_value
         factors = (
             "a key and a value vector (x 2) of D floats for each of the L events, in each of the n_layers layers, at 4 bytes per float32"
