@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from checker_support import not_answered, verdict
+from checker_support import erasure_answer, not_answered, verdict
 
 import course_lib.exercises as exercises
 from course_lib import PAD_ID
@@ -91,16 +91,6 @@ def _share(weights, interests, target):
     return float((weights * same).sum(1).mean()), float((same.sum(1) / (interests != -2).sum(1)).mean())
 
 
-def _erasure(score, history):
-    out = torch.zeros(len(history))
-    for pos in range(len(history)):
-        if history[pos] != PAD_ID:
-            cut = history.clone()
-            cut[pos] = PAD_ID
-            out[pos] = score(history[None])[0] - score(cut[None])[0]
-    return out
-
-
 def _nearest(embeddings, query, k):
     unit = F.normalize(embeddings, dim=-1)
     similarity = unit @ unit[query]
@@ -126,7 +116,7 @@ CORRECT = {  # a right answer for every function checker, mostly the library's o
     "check_cloze": lambda sequences, mask_id, p, g: cloze(sequences, mask_id=mask_id, mask_prob=p, generator=g),
     "check_cosine_scores": lambda users, items: F.normalize(users, dim=-1) @ F.normalize(items, dim=-1).T,
     "check_ctr_loss": _ctr_loss,
-    "check_erasure": _erasure,
+    "check_erasure": erasure_answer,
     "check_explanation_share": _share,
     "check_greedy_decode": greedy_decode,
     "check_mass_on_truth": mass_on_truth,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from checker_support import erasure_answer
 from factories import history_batch as _batch
 from torch import Tensor, nn
 
@@ -215,17 +216,8 @@ def test_targets_shape_is_checked_and_models_without_attention_say_so() -> None:
 def test_trust_checkers(capsys: pytest.CaptureFixture[str]) -> None:
     from course_lib.exercises.trust import check_erasure, check_mass_on_truth
 
-    def erasure(score, history):
-        out = torch.zeros(len(history))
-        for pos in range(len(history)):
-            if history[pos] != PAD_ID:
-                cut = history.clone()
-                cut[pos] = PAD_ID
-                out[pos] = score(history[None])[0] - score(cut[None])[0]
-        return out
-
-    check_erasure(erasure)
-    check_erasure(lambda score, history: -erasure(score, history))
+    check_erasure(erasure_answer)
+    check_erasure(lambda score, history: -erasure_answer(score, history))
     check_erasure(None)
     check_mass_on_truth(mass_on_truth)
     check_mass_on_truth(lambda a, rel, real: (a * real * rel).sum(1) / (a * real).sum(1))
