@@ -108,13 +108,19 @@ def _ctr_loss(pos, neg):
         neg, torch.zeros_like(neg))
 
 
+def _winning_stretch(users, items, item):
+    scores = users @ items.T
+    own, others = scores[:, item], scores.clone()
+    others[:, item] = -math.inf
+    return torch.where(own > 0, others.amax(dim=1) / own, torch.full_like(own, math.inf))
+
+
 CORRECT = {  # a right answer for every function checker, mostly the library's own function
     "check_append_mask_token": append_mask_token,
     "check_attention_by_distance": lambda weights, history: attention_by_distance(weights, history)[0],
     "check_candidate_over_interests": _interests,
     "check_causal_padding_mask": lambda items: causal_mask(items.shape[1]) & padding_mask(items)[:, 0],
     "check_cloze": lambda sequences, mask_id, p, g: cloze(sequences, mask_id=mask_id, mask_prob=p, generator=g),
-    "check_cosine_scores": lambda users, items: F.normalize(users, dim=-1) @ F.normalize(items, dim=-1).T,
     "check_ctr_loss": _ctr_loss,
     "check_erasure": erasure_answer,
     "check_explanation_share": _share,
@@ -138,8 +144,9 @@ CORRECT = {  # a right answer for every function checker, mostly the library's o
     "check_target_attention": _target_attention,
     "check_time_bucket": lambda gaps, unit, n: log_time_buckets(gaps, config=TimeBucketConfig(unit_seconds=unit, num_buckets=n)),
     "check_top_k_attention": _top_k_attention,
-    "check_top_k_items": lambda scores, k: scores.topk(k, dim=-1).indices,
+    "check_top_k_unseen": lambda scores, seen, k: scores.masked_fill(seen, -math.inf).topk(k, dim=-1).indices,
     "check_torch_attn_mask": lambda mask: ~mask,
+    "check_winning_stretch": _winning_stretch,
 }
 
 

@@ -2,121 +2,128 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import pytest
 import torch
-import torch.nn.functional as F
 from checker_support import not_answered, verdict
 
-from course_lib.exercises.dot_products import check_cosine_scores, check_top_k_items
+from course_lib.exercises.dot_products import check_top_k_unseen, check_winning_stretch
 
-# --- exercise 1: cosine score matrix -------------------------------------------------
-
-
-def cosine_by_normalising(users, items):
-    users_unit = users / users.norm(dim=-1, keepdim=True)
-    items_unit = items / items.norm(dim=-1, keepdim=True)
-    return users_unit @ items_unit.T
+# --- exercise 1: how long must an item be to win? -------------------------------------
 
 
-def cosine_with_torch(users, items):
-    return F.cosine_similarity(users[:, None, :], items[None, :, :], dim=-1)
+def stretch_by_ratio(users, items, item):
+    scores = users @ items.T
+    own = scores[:, item]
+    others = scores.clone()
+    others[:, item] = -math.inf
+    best = others.amax(dim=1)
+    return torch.where(own > 0, best / own, torch.full_like(own, math.inf))
 
 
-def cosine_with_loops(users, items):
-    out = torch.empty(users.shape[0], items.shape[0])
-    for u, user in enumerate(users):
-        for i, item in enumerate(items):
-            out[u, i] = (user @ item) / (user.norm() * item.norm())
-    return out
+def stretch_with_loops(users, items, item):
+    out = []
+    for user in users:
+        own = float(user @ items[item])
+        best = max(float(user @ other) for j, other in enumerate(items) if j != item)
+        out.append(best / own if own > 0 else math.inf)
+    return torch.tensor(out)
 
 
-@pytest.mark.parametrize("answer", [cosine_by_normalising, cosine_with_torch, cosine_with_loops])
-def test_cosine_passes_for_correct_answers(capsys, answer):
-    assert verdict(capsys, check_cosine_scores, answer).startswith("✅ Exercise 1")
+@pytest.mark.parametrize("answer", [stretch_by_ratio, stretch_with_loops])
+def test_stretch_passes_for_correct_answers(capsys, answer):
+    assert verdict(capsys, check_winning_stretch, answer).startswith("✅ Exercise 1")
 
 
 @pytest.mark.parametrize("answer", [None, not_answered])
-def test_cosine_not_answered(capsys, answer):
-    out = verdict(capsys, check_cosine_scores, answer)
-    assert out.startswith("⏳ Exercise 1") and "not answered yet" in out
+def test_stretch_not_answered(capsys, answer):
+    assert "not answered yet" in verdict(capsys, check_winning_stretch, answer)
+
+
+def _upside_down(users, items, item):
+    return 1 / stretch_by_ratio(users, items, item)
+
+
+def _including_itself(users, items, item):
+    scores = users @ items.T
+    own = scores[:, item]
+    return torch.where(own > 0, scores.amax(dim=1) / own, torch.full_like(own, math.inf))
+
+
+def _no_inf(users, items, item):
+    scores = users @ items.T
+    others = scores.clone()
+    others[:, item] = -math.inf
+    return others.amax(dim=1) / scores[:, item]  # negative factors for users who dislike the item
 
 
 @pytest.mark.parametrize(
     ("answer", "hint"),
     [
-        (lambda u, i: u @ i.T, "plain dot products"),
-        (lambda u, i: (u / u.norm(dim=-1, keepdim=True)) @ i.T, "users' lengths only"),
-        (lambda u, i: u @ (i / i.norm(dim=-1, keepdim=True)).T, "items' lengths only"),
-        (lambda u, i: cosine_by_normalising(u, i).T, "rows should be users"),
-        (lambda u, i: (u / u.norm()) @ (i / i.norm()).T, "differs from the reference"),
-        (lambda u, i: cosine_by_normalising(u, i).numpy(), "torch.Tensor"),
-        (lambda u, i: u.div_(u.norm(dim=-1, keepdim=True)) @ F.normalize(i, dim=-1).T, "in place"),
+        (_upside_down, "upside down"),
+        (_including_itself, "includes the item itself"),
+        (_no_inf, "return `math.inf`"),
+        (lambda users, items, item: stretch_by_ratio(users, items, item).ceil(), "wrong factors"),
+        (lambda users, items, item: stretch_by_ratio(users, items, item)[:, None], "one factor per user"),
+        (lambda users, items, item: stretch_by_ratio(users, items, item).tolist(), "torch.Tensor"),
     ],
-    ids=["dot", "users-only", "items-only", "transposed", "global-norm", "numpy", "in-place"],
+    ids=["upside-down", "itself", "no-inf", "rounded-up", "shape", "list"],
 )
-def test_cosine_wrong_answers_get_a_hint(capsys, answer, hint):
-    out = verdict(capsys, check_cosine_scores, answer)
-    assert out.startswith("❌ Exercise 1") and "Hint:" in out
-    assert hint in out
+def test_stretch_wrong_answers_get_their_hint(capsys, answer, hint):
+    out = verdict(capsys, check_winning_stretch, answer)
+    assert out.startswith("❌ Exercise 1") and hint in out, out
 
 
-def test_cosine_crashing_code_is_reported_not_raised(capsys):
-    def crashes(users, items):
-        return users @ items  # (U, D) @ (I, D): shapes do not match
+def test_stretch_in_place_change_is_caught(capsys):
+    def stretches_the_catalogue(users, items, item):
+        items[item] *= 1.0 + 1e-3
+        return stretch_by_ratio(users, items, item)
 
-    out = verdict(capsys, check_cosine_scores, crashes)
-    assert out.startswith("❌ Exercise 1") and "RuntimeError" in out
-
-
-# --- exercise 2: top-k items per user -----------------------------------------------
+    assert "in place" in verdict(capsys, check_winning_stretch, stretches_the_catalogue)
 
 
-def top_k_with_topk(scores, k):
-    return torch.topk(scores, k, dim=-1).indices
+# --- exercise 2: top-k unseen items ----------------------------------------------------
 
 
-def top_k_with_argsort(scores, k):
-    return scores.argsort(dim=-1, descending=True)[:, :k]
+def unseen_with_masked_fill(scores, seen, k):
+    return scores.masked_fill(seen, float("-inf")).topk(k, dim=-1).indices
 
 
-def top_k_with_numpy(scores, k):
-    order = np.argsort(-scores.numpy(), axis=-1)[:, :k]
-    return torch.from_numpy(order)
+def unseen_with_argsort(scores, seen, k):
+    ranked = torch.where(seen, torch.full_like(scores, -1e30), scores).argsort(dim=-1, descending=True)
+    return ranked[:, :k]
 
 
-@pytest.mark.parametrize("answer", [top_k_with_topk, top_k_with_argsort, top_k_with_numpy])
-def test_top_k_passes_for_correct_answers(capsys, answer):
-    assert verdict(capsys, check_top_k_items, answer).startswith("✅ Exercise 2")
+@pytest.mark.parametrize("answer", [unseen_with_masked_fill, unseen_with_argsort])
+def test_unseen_passes_for_correct_answers(capsys, answer):
+    assert verdict(capsys, check_top_k_unseen, answer).startswith("✅ Exercise 2")
 
 
 @pytest.mark.parametrize("answer", [None, not_answered])
-def test_top_k_not_answered(capsys, answer):
-    out = verdict(capsys, check_top_k_items, answer)
-    assert out.startswith("⏳ Exercise 2") and "not answered yet" in out
+def test_unseen_not_answered(capsys, answer):
+    assert "not answered yet" in verdict(capsys, check_top_k_unseen, answer)
+
+
+def _overwrites(scores, seen, k):
+    scores[seen] = float("-inf")
+    return scores.topk(k, dim=-1).indices
 
 
 @pytest.mark.parametrize(
     ("answer", "hint"),
     [
-        (lambda s, k: torch.topk(s, k, dim=-1), "only the indices"),
-        (lambda s, k: torch.topk(s, k, dim=-1).values, "`.indices`, not `.values`"),
-        (lambda s, k: s.argsort(dim=-1)[:, :k], "lowest-scoring"),
-        (lambda s, k: s.argsort(dim=-1)[:, -k:], "worst first"),
-        (lambda s, k: torch.topk(s, k, dim=-1).indices.sort(dim=-1).values, "wrong order"),
-        (lambda s, k: torch.topk(s, k, dim=0).indices, "shape (users, k)"),
-        (lambda s, k: torch.topk(s, k, dim=-1).indices.float(), "integers"),
-        (lambda s, k: torch.zeros(s.shape[0], k, dtype=torch.long), "wrong items"),
-        (lambda s, k: torch.topk(s, k, dim=-1).indices.tolist(), "torch.Tensor"),
+        (lambda scores, seen, k: scores.topk(k, dim=-1).indices, "already seen"),
+        (lambda scores, seen, k: (scores * ~seen).topk(k, dim=-1).indices, "score of 0"),
+        (lambda scores, seen, k: scores.masked_fill(seen, 0.0).topk(k, dim=-1).indices, "score of 0"),
+        (lambda scores, seen, k: scores.masked_fill(seen, float("-inf")).topk(k, dim=-1), "pair"),
+        (lambda scores, seen, k: scores.masked_fill(seen, float("-inf")).topk(k, dim=-1).values, "integers"),
+        (lambda scores, seen, k: scores.masked_fill(seen, float("inf")).topk(k, dim=-1, largest=False).indices,
+         "wrong items"),
+        (_overwrites, "in place"),
     ],
-    ids=["pair", "values", "lowest", "worst-first", "unordered", "wrong-dim", "float", "zeros", "list"],
+    ids=["not-masked", "times-not-seen", "zero-fill", "pair", "values", "lowest", "in-place"],
 )
-def test_top_k_wrong_answers_get_a_hint(capsys, answer, hint):
-    out = verdict(capsys, check_top_k_items, answer)
-    assert out.startswith("❌ Exercise 2") and "Hint:" in out
-    assert hint in out
-
-
-def test_top_k_crashing_code_is_reported_not_raised(capsys):
-    out = verdict(capsys, check_top_k_items, lambda scores, k: scores.topk(k + 100, dim=-1).indices)
-    assert out.startswith("❌ Exercise 2") and "RuntimeError" in out
+def test_unseen_wrong_answers_get_their_hint(capsys, answer, hint):
+    out = verdict(capsys, check_top_k_unseen, answer)
+    assert out.startswith("❌ Exercise 2") and hint in out, out

@@ -6,161 +6,142 @@ it never raises, so an unanswered exercise does not stop the notebook.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from .core import Mismatch, answered, call, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, report, run_check
 
-__all__ = ["check_cosine_scores", "check_top_k_items"]
+__all__ = ["check_top_k_unseen", "check_winning_stretch"]
 
-COSINE_EXERCISE = "Exercise 1 (cosine score matrix)"
-TOP_K_EXERCISE = "Exercise 2 (top-k items per user)"
+STRETCH_EXERCISE = "Exercise 1 (how long must an item be to win?)"
+UNSEEN_EXERCISE = "Exercise 2 (recommend only what the user has not seen)"
 
-
-def _reference_cosine(users: Tensor, items: Tensor) -> Tensor:
-    users_unit = users / users.norm(dim=-1, keepdim=True)  # (U, D)
-    items_unit = items / items.norm(dim=-1, keepdim=True)  # (I, D)
-    return users_unit @ items_unit.T  # (U, I)
+# the catalogue and users of notebook 01
+_ITEMS = torch.tensor([[3.0, 0.0], [2.0, 1.0], [0.0, 3.0], [1.0, 2.0], [5.0, 4.0]])
+_USERS = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 2.0]])
 
 
-def _close(a: Tensor, b: Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(
-        a.detach().to("cpu", torch.float64), b.to(torch.float64), atol=1e-5, rtol=1e-4
-    )
+def _reference_stretch(users: Tensor, items: Tensor, item: int) -> Tensor:
+    scores = users @ items.T  # (U, I)
+    own = scores[:, item]  # (U,)
+    others = torch.cat([scores[:, :item], scores[:, item + 1 :]], dim=1).amax(dim=1)  # (U,)
+    return torch.where(own > 0, others / own, torch.full_like(own, math.inf))
 
 
-def _cosine_cases() -> list[tuple[Tensor, Tensor]]:
-    generator = torch.Generator().manual_seed(1)
-    cases = [
-        # the catalogue of notebook 01: lengths differ a lot, so dot and cosine differ
-        (
-            torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
-            torch.tensor([[3.0, 0.0], [2.0, 1.0], [0.0, 3.0], [1.0, 2.0], [5.0, 4.0]]),
-        )
-    ]
-    for users, items, dim in ((4, 6, 2), (3, 7, 8), (5, 2, 16)):
-        scale = torch.rand(items, 1, generator=generator) * 5 + 0.5  # very different lengths
-        cases.append(
-            (
-                torch.randn(users, dim, generator=generator),
-                torch.randn(items, dim, generator=generator) * scale,
-            )
-        )
+def _stretch_cases() -> list[tuple[Tensor, Tensor, int]]:
+    generator = torch.Generator().manual_seed(11)
+    users = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 2.0], [-1.0, 0.5], [3.0, 3.0]])
+    cases = [(_USERS, _ITEMS, 3), (_USERS, _ITEMS, 2), (users, _ITEMS, 0), (users, _ITEMS, 4)]
+    for n_users, n_items, dim in ((6, 7, 3), (4, 9, 5)):
+        items = torch.rand(n_items, dim, generator=generator) + 0.1  # positive features: positive scores
+        cases.append((torch.randn(n_users, dim, generator=generator), items, n_items // 2))
     return cases
 
 
-def check_cosine_scores(student_cosine_scores: Callable[[Tensor, Tensor], Tensor]) -> None:
-    """Check ``student_cosine_scores(users (U, D), items (I, D)) -> (U, I)`` cosine similarities."""
+def _as_float(x: Tensor) -> Tensor:
+    return x.detach().to("cpu", torch.float64)
+
+
+def _same(a: Tensor, b: Tensor) -> bool:
+    """Equal shapes and values, where inf must meet inf."""
+    a, b = _as_float(a), _as_float(b)
+    if a.shape != b.shape or not torch.equal(torch.isinf(a), torch.isinf(b)):
+        return False
+    finite = torch.isfinite(b)
+    return bool(torch.allclose(a[finite], b[finite], atol=1e-5, rtol=1e-4))
+
+
+def check_winning_stretch(student_winning_stretch: Callable[[Tensor, Tensor, int], Tensor]) -> None:
+    """Check ``student_winning_stretch(users (U, D), items (I, D), item) -> (U,)`` smallest winning factors."""
 
     def trial() -> None:
-        fn = answered(student_cosine_scores, "your function")
-        for users, items in _cosine_cases():
-            users_before, items_before = users.clone(), items.clone()
-            got = answered(call(fn, users, items), "the score matrix")
-            expected = _reference_cosine(users, items)
+        fn = answered(student_winning_stretch, "your function")
+        for users, items, item in _stretch_cases():
+            where = f"(users {tuple(users.shape)}, items {tuple(items.shape)}, item={item})"
+            items_before = items.clone()
+            got = answered(call(fn, users.clone(), items, item), "the stretch factors")
             if not isinstance(got, Tensor):
-                raise Mismatch(f"return a torch.Tensor of shape (U, I), got {type(got).__name__}.")
-            expect(
-                torch.equal(users, users_before) and torch.equal(items, items_before),
-                "your function changed its inputs in place (e.g. `users /= ...`); "
-                "compute new tensors instead so the caller's vectors stay as they were.",
-            )
-            if got.shape == expected.T.shape and got.shape != expected.shape:
-                raise Mismatch(
-                    f"the shape is {tuple(got.shape)}, but rows should be users and columns items "
-                    f"{tuple(expected.shape)}: put the users on the left, `users_unit @ items_unit.T`."
-                )
-            if _close(got, users @ items.T):
-                raise Mismatch(
-                    "these are the plain dot products. Divide each one by |user| * |item| "
-                    "(or normalise both sets of vectors to length 1 first)."
-                )
-            if _close(got, (users / users.norm(dim=-1, keepdim=True)) @ items.T):
-                raise Mismatch(
-                    "you divided by the users' lengths only; divide by the items' lengths too "
-                    "(the item lengths are what lets a long item win every ranking)."
-                )
-            if _close(got, users @ (items / items.norm(dim=-1, keepdim=True)).T):
-                raise Mismatch(
-                    "you divided by the items' lengths only; divide by each user's length too, "
-                    "so that every value lies in [-1, 1]."
-                )
-            expect_close(
-                got,
-                expected,
-                what=f"the score matrix for {users.shape[0]} users x {items.shape[0]} items",
-                hint="cosine(u, i) = <u, i> / (|u| |i|); the norms are taken over the last "
-                "dimension (the features): `x.norm(dim=-1, keepdim=True)`.",
-            )
+                raise Mismatch(f"return a torch.Tensor with one factor per user, got {type(got).__name__}.")
+            expect(torch.equal(items, items_before), "your function changed `items` in place; stretch a copy "
+                   "(`items.clone()`), or better, compute the factor without stretching anything.")
+            expected = _reference_stretch(users, items, item)
+            expect(tuple(got.shape) == tuple(expected.shape),
+                   f"return one factor per user, shape {tuple(expected.shape)}, got {tuple(got.shape)} {where}.")
+            if _same(got, expected):
+                continue
+            scores = users @ items.T
+            own = scores[:, item]
+            positive = own > 0
+            best_other = scores.masked_fill(torch.arange(items.shape[0]) == item, -math.inf).amax(dim=1)
+            if _same(got[positive], expected[positive]):
+                raise Mismatch(f"some user's score with the item is <= 0 {where}: stretching multiplies that "
+                               "score by c > 0, so it never becomes the best; return `math.inf` (float('inf')) "
+                               "for those users.")
+            if _same(got[positive], (own / best_other)[positive]):
+                raise Mismatch(f"your ratio is upside down {where}: stretching by c multiplies the item's score "
+                               "by c, so it wins once c * own >= best other score, i.e. c = best other / own.")
+            if _same(got[positive], (scores.amax(dim=1) / own)[positive]):
+                raise Mismatch(f"the best score you compare with includes the item itself {where}: then the "
+                               "factor is never below 1, although an item that already wins needs no stretch. "
+                               "Take the maximum over the OTHER items.")
+            raise Mismatch(f"wrong factors {where}: expected {[round(v, 3) for v in expected.tolist()]}, "
+                           f"got {[round(v, 3) for v in _as_float(got).tolist()]}.")
 
-    report(
-        run_check(
-            COSINE_EXERCISE,
-            trial,
-            success="Scaling an item vector no longer changes its cosine score.",
-        )
-    )
+    report(run_check(STRETCH_EXERCISE, trial, success="Cosine never needs a stretch: its ranking ignores length."))
 
 
-def _reference_top_k(scores: Tensor, k: int) -> Tensor:
-    return scores.topk(k, dim=-1).indices  # (U, k), best first
+def _reference_unseen(scores: Tensor, seen: Tensor, k: int) -> Tensor:
+    return scores.masked_fill(seen, -math.inf).topk(k, dim=-1).indices  # (U, k)
 
 
-def _top_k_cases() -> list[tuple[Tensor, int]]:
-    generator = torch.Generator().manual_seed(2)
-    notebook_scores = torch.tensor(  # users x items, like notebook 01's dot products but without ties
-        [[6.0, 4.0, 0.0, 2.0, 10.0], [0.0, 1.0, 3.0, 2.0, 4.0], [3.0, 3.5, 3.2, 2.9, 9.0]]
-    )
-    return [
-        (notebook_scores, 1),
-        (notebook_scores, 3),
-        (torch.randn(4, 10, generator=generator), 3),
-        (torch.randn(2, 6, generator=generator), 6),
-    ]
+def _unseen_cases() -> list[tuple[Tensor, Tensor, int]]:
+    generator = torch.Generator().manual_seed(12)
+    notebook_scores = _USERS @ _ITEMS.T  # (3, 5)
+    notebook_seen = torch.tensor([[True, False, False, False, True], [False, False, True, False, True],
+                                  [False, False, False, False, True]])
+    negative = -torch.rand(4, 8, generator=generator) - 0.5  # every score negative
+    negative_seen = torch.rand(4, 8, generator=generator) < 0.4
+    negative_seen[:, :4] = False  # at least four unseen items per user
+    scores = torch.randn(5, 10, generator=generator)
+    seen = torch.rand(5, 10, generator=generator) < 0.5
+    seen[:, :3] = False
+    return [(notebook_scores, notebook_seen, 2), (negative, negative_seen, 3), (scores, seen, 3)]
 
 
-def check_top_k_items(student_top_k_items: Callable[[Tensor, int], Tensor]) -> None:
-    """Check ``student_top_k_items(scores (U, I), k) -> (U, k)`` item indices, best first."""
+def check_top_k_unseen(student_top_k_unseen: Callable[[Tensor, Tensor, int], Tensor]) -> None:
+    """Check ``student_top_k_unseen(scores (U, I), seen bool (U, I), k) -> (U, k)`` unseen items, best first."""
 
     def trial() -> None:
-        fn = answered(student_top_k_items, "your function")
-        for scores, k in _top_k_cases():
-            got = answered(call(fn, scores.clone(), k), "the top-k indices")
-            expected = _reference_top_k(scores, k)
-            where = f"(scores of shape {tuple(scores.shape)}, k={k})"
-            if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], Tensor):
-                raise Mismatch(
-                    "you returned a pair (values, indices), e.g. the whole result of torch.topk; "
-                    "return only the indices: `torch.topk(scores, k, dim=-1).indices`."
-                )
+        fn = answered(student_top_k_unseen, "your function")
+        for scores, seen, k in _unseen_cases():
+            where = f"(scores {tuple(scores.shape)}, k={k})"
+            scores_before = scores.clone()
+            got = answered(call(fn, scores, seen.clone(), k), "the recommended items")
+            expect(torch.equal(scores, scores_before), "your function changed `scores` in place "
+                   "(e.g. `scores[seen] = ...`); the caller still needs the real scores: work on a copy.")
+            if isinstance(got, tuple) and len(got) == 2:
+                raise Mismatch("you returned a pair (values, indices); return only the item indices.")
             if not isinstance(got, Tensor):
                 raise Mismatch(f"return a torch.Tensor of item indices, got {type(got).__name__}.")
-            expect(
-                tuple(got.shape) == tuple(expected.shape),
-                f"the result should have shape (users, k) = {tuple(expected.shape)}, got "
-                f"{tuple(got.shape)} {where}. Take the top k along the items, dim=-1.",
-            )
-            if got.is_floating_point():
-                if _close(got, scores.topk(k, dim=-1).values):
-                    raise Mismatch(
-                        "you returned the best scores; return the item indices (their positions) "
-                        "instead: `.indices`, not `.values`."
-                    )
-                raise Mismatch(f"item indices are integers, got dtype {got.dtype} {where}.")
+            expected = _reference_unseen(scores, seen, k)
+            expect(tuple(got.shape) == tuple(expected.shape),
+                   f"the result should have shape (users, k) = {tuple(expected.shape)}, got {tuple(got.shape)} {where}.")
+            expect(not got.is_floating_point(), f"return item indices (integers), got dtype {got.dtype} {where}.")
             got = got.to("cpu", torch.long)
             if torch.equal(got, expected):
                 continue
-            if torch.equal(got, scores.topk(k, dim=-1, largest=False).indices):
-                raise Mismatch(
-                    f"these are the k lowest-scoring items {where}; recommend the highest "
-                    "(`largest=True`, the default of torch.topk)."
-                )
-            if torch.equal(got, expected.flip(-1)):
-                raise Mismatch(f"right items, but worst first {where}; list the best item first.")
-            if torch.equal(got.sort(dim=-1).values, expected.sort(dim=-1).values):
-                raise Mismatch(f"right items, wrong order {where}; sort them best first.")
+            if torch.equal(got, scores.topk(k, dim=-1).indices):
+                raise Mismatch(f"these are the best items including ones the user has already seen {where}; "
+                               "rule out the seen items before taking the top k.")
+            if torch.equal(got, (scores * ~seen).topk(k, dim=-1).indices) or torch.equal(
+                    got, scores.masked_fill(seen, 0.0).topk(k, dim=-1).indices):
+                raise Mismatch(f"you gave seen items a score of 0 {where}; when every real score is negative "
+                               "a 0 still wins. Give them -inf (`masked_fill(seen, float('-inf'))`).")
+            if bool(seen.gather(1, got.clamp(0, scores.shape[1] - 1)).any()):
+                raise Mismatch(f"some recommended items were already seen {where}.")
             raise Mismatch(f"wrong items {where}: expected {expected.tolist()}, got {got.tolist()}.")
 
-    report(run_check(TOP_K_EXERCISE, trial))
+    report(run_check(UNSEEN_EXERCISE, trial))
