@@ -11,21 +11,24 @@ from checker_support import not_answered, verdict
 from course_lib import PAD_ID
 from course_lib.attention import causal_mask, combine_masks, padding_mask, scaled_dot_product_attention
 from course_lib.exercises import attention as checkers
-from course_lib.exercises.attention import check_causal_padding_mask, check_masked_attention
+from course_lib.exercises.attention import check_causal_padding_mask, check_masked_attention, check_newest_positions
 from course_lib.exercises.core import Status, run_check
+from course_lib.layers import positions_from_newest
 
 
 def test_public_api():
     assert set(checkers.__all__) == {
         "check_masked_attention",
         "check_causal_padding_mask",
+        "check_newest_positions",
         "masked_attention_trial",
         "causal_padding_mask_trial",
+        "newest_positions_trial",
     }
     assert all(callable(getattr(checkers, name)) for name in checkers.__all__)
 
 
-# --- exercise 2: masked attention ---------------------------------------------------------
+# --- exercise 3: masked attention ---------------------------------------------------------
 
 
 def _scores(q, k, scale=None):
@@ -59,13 +62,13 @@ def attention_as_list(q, k, v, attn_mask):
 )
 def test_masked_attention_passes_for_correct_answers(capsys, answer):
     out = verdict(capsys, check_masked_attention, answer)
-    assert out.startswith("✅ Exercise 2") and "passed" in out
+    assert out.startswith("✅ Exercise 3") and "passed" in out
 
 
 @pytest.mark.parametrize("answer", [None, not_answered, lambda q, k, v, m: (None, None)])
 def test_masked_attention_not_answered(capsys, answer):
     out = verdict(capsys, check_masked_attention, answer)
-    assert out.startswith("⏳ Exercise 2") and "not answered yet" in out
+    assert out.startswith("⏳ Exercise 3") and "not answered yet" in out
 
 
 def _inf_fill(q, k, v, m):
@@ -152,7 +155,7 @@ def _nan_gradients(q, k, v, m):
 )
 def test_masked_attention_wrong_answers_get_a_hint(capsys, answer, hint):
     out = verdict(capsys, check_masked_attention, answer)
-    assert out.startswith("❌ Exercise 2") and "Hint:" in out
+    assert out.startswith("❌ Exercise 3") and "Hint:" in out
     assert hint in out
 
 
@@ -168,7 +171,7 @@ def test_masked_attention_crashing_code_is_reported_not_raised(capsys):
         return q @ v  # (.., Lq, D) @ (.., Lk, Dv): shapes do not match
 
     out = verdict(capsys, check_masked_attention, crashes)
-    assert out.startswith("❌ Exercise 2") and "RuntimeError" in out
+    assert out.startswith("❌ Exercise 3") and "RuntimeError" in out
 
 
 def test_reference_cases_contain_fully_masked_rows():
@@ -252,7 +255,113 @@ def test_causal_padding_mask_hard_coded_length_fails(capsys):
     assert out.startswith("❌ Exercise 1")
 
 
-# --- both checkers: the machinery ------------------------------------------------------------
+# --- exercise 2: positions counted from the newest item ---------------------------------------
+
+
+def positions_by_flip(x, table):
+    """The notebook's solution: the first L rows of the table, reversed (oldest slot first)."""
+    return x + table[: x.shape[1]].flip(0)  # (B, L, D) + (L, D)
+
+
+def positions_with_course_lib(x, table):
+    return x + table[positions_from_newest(x.shape[1])]
+
+
+def positions_with_a_loop(x, table):
+    out = x.clone()
+    length = x.shape[1]
+    for slot in range(length):
+        out[:, slot] = out[:, slot] + table[length - 1 - slot]
+    return out
+
+
+@pytest.mark.parametrize("answer", [positions_by_flip, positions_with_course_lib, positions_with_a_loop])
+def test_newest_positions_passes_for_correct_answers(capsys, answer):
+    out = verdict(capsys, check_newest_positions, answer)
+    assert out.startswith("✅ Exercise 2") and "passed" in out
+
+
+@pytest.mark.parametrize("answer", [None, not_answered, lambda x, table: ...])
+def test_newest_positions_not_answered(capsys, answer):
+    out = verdict(capsys, check_newest_positions, answer)
+    assert out.startswith("⏳ Exercise 2") and "not answered yet" in out
+
+
+def _left_counted(x, table):
+    return x + table[: x.shape[1]]
+
+
+def _one_based(x, table):
+    return x + table[1 : x.shape[1] + 1].flip(0)
+
+
+def _from_table_end(x, table):
+    return x + table.flip(0)[: x.shape[1]]
+
+
+def _table_tail(x, table):
+    return x + table[-x.shape[1] :]
+
+
+def _past_the_table(x, table):
+    rows, length = table.shape[0], x.shape[1]
+    return x + table[torch.arange(rows, rows - length, -1)]  # rows P .. P-L+1: row P does not exist
+
+
+def _in_place(x, table):
+    x += table[: x.shape[1]].flip(0)
+    return x
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (_left_counted, "counted positions from the left"),
+        (_one_based, "off by one"),
+        (_from_table_end, "end of the table"),
+        (_table_tail, "end of the table"),
+        (_past_the_table, "ran past the position table"),
+        (lambda x, table: table[: x.shape[1]].flip(0).expand_as(x), "position vectors alone"),
+        (lambda x, table: x.clone(), "unchanged"),
+        (lambda x, table: x - table[: x.shape[1]].flip(0), "subtracted"),
+        (lambda x, table: x + table[: x.shape[1]].flip(0) * 2, "position_table[L-1-l]"),
+        (_in_place, "in place"),
+        (lambda x, table: positions_by_flip(x, table)[0], "shape of x"),
+        (lambda x, table: positions_by_flip(x, table).tolist(), "torch.Tensor"),
+    ],
+    ids=[
+        "left", "one-based", "table-end", "table-tail", "index-error", "positions-only", "unchanged",
+        "subtracted", "doubled", "in-place", "one-history", "list",
+    ],
+)
+def test_newest_positions_wrong_answers_get_a_hint(capsys, answer, hint):
+    out = verdict(capsys, check_newest_positions, answer)
+    assert out.startswith("❌ Exercise 2") and "Hint:" in out
+    assert hint in out
+
+
+def test_position_cases_tell_the_wrong_countings_apart():
+    """Each wrong counting differs from the right one on some case (else the checker could not see it)."""
+    cases = checkers._position_cases()
+    assert any(table.shape[0] > x.shape[1] for x, table in cases) and any(table.shape[0] == x.shape[1] for x, table in cases)
+    for wrong in (_left_counted, _one_based, _from_table_end, _table_tail):
+        assert any(
+            table.shape[0] > x.shape[1] and not torch.allclose(wrong(x, table), positions_by_flip(x, table))
+            for x, table in cases
+        ), wrong.__name__
+
+
+def test_left_counted_positions_break_padding_invariance():
+    """The property the exercise is about: extra left padding leaves newest-relative vectors alone."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 3, generator=generator)  # (B, L, D)
+    table = torch.randn(7, 3, generator=generator)  # (P, D)
+    padded = torch.cat([torch.randn(2, 3, 3, generator=generator), x], dim=1)  # (B, L + 3, D): 3 more slots on the left
+    torch.testing.assert_close(positions_by_flip(padded, table)[:, 3:], positions_by_flip(x, table))
+    assert not torch.allclose(_left_counted(padded, table)[:, 3:], _left_counted(x, table))
+
+
+# --- all checkers: the machinery ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -268,7 +377,7 @@ def test_causal_padding_mask_hard_coded_length_fails(capsys):
     ],
     ids=["int", "str", "zero-division", "strings", "tiny-tensors", "nan-scalar", "iterator"],
 )
-@pytest.mark.parametrize("checker", [check_masked_attention, check_causal_padding_mask])
+@pytest.mark.parametrize("checker", [check_masked_attention, check_causal_padding_mask, check_newest_positions])
 def test_checkers_never_raise(capsys, checker, answer):
     out = verdict(capsys, checker, answer)
     assert out.startswith("❌ Exercise")
@@ -288,3 +397,8 @@ def test_run_check_statuses_for_the_trials():
     assert run_check("ex", lambda: trial(mask_by_hand)).status is Status.PASSED
     assert run_check("ex", lambda: trial(lambda items: ~mask_by_hand(items))).status is Status.FAILED
     assert run_check("ex", lambda: trial(None)).status is Status.NOT_ANSWERED
+
+    trial = checkers.newest_positions_trial
+    assert run_check("ex", lambda: trial(positions_by_flip)).status is Status.PASSED
+    assert run_check("ex", lambda: trial(_left_counted)).status is Status.FAILED
+    assert run_check("ex", lambda: trial(not_answered)).status is Status.NOT_ANSWERED

@@ -19,12 +19,15 @@ from .core import Mismatch, answered, call, expect, expect_close, report, run_ch
 __all__ = [
     "check_causal_padding_mask",
     "check_masked_attention",
+    "check_newest_positions",
     "causal_padding_mask_trial",
     "masked_attention_trial",
+    "newest_positions_trial",
 ]
 
-MASKED_ATTENTION_EXERCISE = "Exercise 2 (masked attention)"
 CAUSAL_PADDING_EXERCISE = "Exercise 1 (causal + padding mask)"
+NEWEST_POSITIONS_EXERCISE = "Exercise 2 (positions counted from the newest item)"
+MASKED_ATTENTION_EXERCISE = "Exercise 3 (masked attention)"
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -44,7 +47,7 @@ def _reference_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor, sca
     return weights @ v, weights  # (..., Lq, Dv), (..., Lq, Lk)
 
 
-# --- exercise 2: masked attention --------------------------------------------------------
+# --- exercise 3: masked attention --------------------------------------------------------
 
 
 def _attention_cases() -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
@@ -163,7 +166,7 @@ def _diagnose_weights(weights: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Te
 
 
 def masked_attention_trial(student_attention: Callable) -> None:
-    """Raise NotAnswered / Mismatch unless ``student_attention`` solves exercise 2 (see the checker)."""
+    """Raise NotAnswered / Mismatch unless ``student_attention`` solves exercise 3 (see the checker)."""
     fn = answered(student_attention, "your function")
     for q, k, v, mask in _attention_cases():
         output, weights = _call_attention(fn, q, k, v, mask)
@@ -310,5 +313,110 @@ def check_causal_padding_mask(student_mask: Callable[[Tensor], Tensor]) -> None:
             CAUSAL_PADDING_EXERCISE,
             lambda: causal_padding_mask_trial(student_mask),
             success="Each position sees only itself and earlier real items.",
+        )
+    )
+
+
+# --- exercise 2: positions counted from the newest item -----------------------------------
+
+
+def _position_cases() -> list[tuple[Tensor, Tensor]]:
+    """(x (B, L, D), position_table (P, D)) pairs; the first has P > L, the second P == L."""
+    generator = torch.Generator().manual_seed(5)
+    shapes = [(2, 3, 4, 6), (3, 5, 8, 5), (1, 1, 2, 4)]  # (B, L, D, P)
+    return [
+        (torch.randn(b, length, d, generator=generator), torch.randn(p, d, generator=generator))
+        for b, length, d, p in shapes
+    ]
+
+
+def _newest_rows(length: int) -> Tensor:
+    """Row of the position table for each slot: ``L-1, L-2, ..., 0`` (the newest slot gets row 0)."""
+    return torch.arange(length - 1, -1, -1)  # (L,)
+
+
+def _diagnose_positions(got: Tensor, x: Tensor, table: Tensor) -> None:
+    """Raise a Mismatch naming the likely mistake; ``got`` has the right shape but wrong values."""
+    length, rows = x.shape[1], table.shape[0]
+    slots = torch.arange(length)  # (L,)
+    if _close(got, x):
+        raise Mismatch("you returned x unchanged: add a position vector (a row of position_table) to every slot.")
+    if _close(got, torch.broadcast_to(table[_newest_rows(length)], x.shape)):
+        raise Mismatch(
+            "you returned the position vectors alone; add them to the item vectors x (x + position vectors)."
+        )
+    wrong_rows = {
+        "left": slots,  # slot l gets row l
+        "one-based": _newest_rows(length) + 1,  # the newest slot gets row 1
+        "table-end": rows - 1 - slots,  # counted back from the table's last row
+        "table-right": rows - length + slots,  # the table's last L rows, oldest first
+    }
+    for name, index in wrong_rows.items():
+        if int(index.max()) >= rows or not _close(got, x + table[index]):
+            continue
+        if name == "left":
+            raise Mismatch(
+                "you counted positions from the left (slot l gets row l). Then three more PAD slots on "
+                "the left move every real item three positions on and change its vector. Count back "
+                "from the newest slot instead: slot l of L gets row L-1-l."
+            )
+        if name == "one-based":
+            raise Mismatch(
+                "off by one: the newest slot got row 1. It is 0 steps back from itself, so it gets "
+                "row 0, and slot l of L gets row L-1-l."
+            )
+        raise Mismatch(
+            f"you counted from the end of the table (it has P = {rows} rows) rather than from the newest "
+            f"slot of the history (L = {length}): slot l gets row L-1-l, whatever P is."
+        )
+    if _close(got, x - table[_newest_rows(length)]):
+        raise Mismatch("you subtracted the position vectors; add them.")
+    raise Mismatch(
+        "the values are wrong: slot l of a history of length L gets x[:, l] + position_table[L-1-l] "
+        "(the newest slot, l = L-1, gets row 0)."
+    )
+
+
+def newest_positions_trial(student_add_positions: Callable) -> None:
+    """Raise NotAnswered / Mismatch unless ``student_add_positions`` solves exercise 2 (see the checker)."""
+    fn = answered(student_add_positions, "your function")
+    for x, table in _position_cases():
+        before = (x.clone(), table.clone())
+        try:
+            got = answered(call(fn, x, table), "the result")
+        except IndexError as exc:
+            raise Mismatch(
+                f"an index ran past the position table ({exc}). Slot l of a history of length L gets "
+                "row L-1-l: from L-1 (the oldest slot) down to 0 (the newest), never L."
+            ) from None
+        expect(
+            torch.equal(x, before[0]) and torch.equal(table, before[1]),
+            "your function changed x or the table in place (e.g. `x += ...`); return a new tensor "
+            "(`x + ...`) instead.",
+        )
+        if not isinstance(got, Tensor):
+            raise Mismatch(f"return a torch.Tensor, got {type(got).__name__}.")
+        expect(
+            tuple(got.shape) == tuple(x.shape),
+            f"the result should have the shape of x, (B, L, D) = {tuple(x.shape)} (with a table of "
+            f"{table.shape[0]} rows), got {tuple(got.shape)}.",
+        )
+        expected = x + table[_newest_rows(x.shape[1])]  # (B, L, D) + (L, D)
+        if not _close(got, expected):
+            _diagnose_positions(got, x, table)
+
+
+def check_newest_positions(student_add_positions: Callable[[Tensor, Tensor], Tensor]) -> None:
+    """Check ``student_add_positions(x (B, L, D), position_table (P, D)) -> (B, L, D)``.
+
+    The histories are right-aligned (newest item at slot L-1, padding on the left) and P >= L.
+    Slot l gets ``x[:, l] + position_table[L-1-l]``: positions count back from the newest slot,
+    so extra padding on the left changes no real item's position.
+    """
+    report(
+        run_check(
+            NEWEST_POSITIONS_EXERCISE,
+            lambda: newest_positions_trial(student_add_positions),
+            success="Extra padding on the left no longer moves any real item.",
         )
     )
