@@ -31,10 +31,10 @@ from course_lib.data.time_buckets import TimeBucketConfig, log_time_buckets
 from course_lib.exercises import core
 from course_lib.exercises.capstone import check_explanation_share
 from course_lib.exercises.evaluation import check_ndcg_at_k, check_pessimistic_rank
+from course_lib.exercises.multi_head import genre_only_reference
 from course_lib.exercises.scale import check_kv_cache_bytes
 from course_lib.explain import mass_on_truth
 from course_lib.layers import sinusoidal_positions
-from course_lib.layers.multi_head import merge_heads, split_heads
 from course_lib.models.bert4rec import append_mask_token, cloze
 from course_lib.models.sasrec import attention_by_distance
 from course_lib.text_encoder import mean_pool
@@ -128,7 +128,6 @@ CORRECT = {  # a right answer for every function checker, mostly the library's o
     "check_mass_on_truth": mass_on_truth,
     "check_masked_attention": lambda q, k, v, mask: scaled_dot_product_attention(q, k, v, attn_mask=mask),
     "check_mean_pool": mean_pool,
-    "check_merge_heads": merge_heads,
     "check_modality_weights": lambda scores: torch.softmax(scores.squeeze(-1), dim=-1),
     "check_multi_interest_pooling": _pooling,
     "check_ndcg_at_k": _ndcg,
@@ -137,16 +136,18 @@ CORRECT = {  # a right answer for every function checker, mostly the library's o
     "check_online_logsumexp": lambda scores, chunk_size: torch.logsumexp(scores, dim=-1),
     "check_patchify": lambda images, p: F.unfold(images, kernel_size=p, stride=p).transpose(1, 2),
     "check_pessimistic_rank": _rank,
-    "check_pre_ln_block": lambda block, x: block(x),
+    "check_post_ln_block": lambda block, x: block(x),
     "check_sinusoidal_positions": sinusoidal_positions,
-    "check_split_heads": split_heads,
     "check_stable_softmax": lambda scores, temperature: torch.softmax(scores / temperature, dim=-1),
     "check_target_attention": _target_attention,
     "check_time_bucket": lambda gaps, unit, n: log_time_buckets(gaps, config=TimeBucketConfig(unit_seconds=unit, num_buckets=n)),
     "check_top_k_attention": _top_k_attention,
     "check_top_k_unseen": lambda scores, seen, k: scores.masked_fill(seen, -math.inf).topk(k, dim=-1).indices,
-    "check_torch_attn_mask": lambda mask: ~mask,
     "check_winning_stretch": _winning_stretch,
+    "check_genre_only_projection": genre_only_reference,
+    "check_longest_history": lambda budget, heads, batch: math.isqrt(budget // (4 * heads * batch)),
+    "check_wrong_view_source": lambda h, l, e, n, heads, dh: divmod((h * n + l) * dh + e, heads * dh),
+    "check_newest_positions": lambda x, table: x + table[: x.shape[1]].flip(0),
 }
 
 

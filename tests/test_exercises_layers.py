@@ -1,4 +1,4 @@
-"""The checkers of notebooks 04 and 05: pass on the reference, hint on typical mistakes,
+"""The checkers of notebook 05: pass on the reference, hint on typical mistakes,
 "not answered" on the stub, and never raise."""
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ import pytest
 import torch
 from checker_support import not_answered
 
-from course_lib.exercises.multi_head import check_merge_heads, check_split_heads, check_torch_attn_mask
-from course_lib.exercises.transformer import check_greedy_decode, check_pre_ln_block, check_sinusoidal_positions
-from course_lib.layers import merge_heads, sinusoidal_positions, split_heads
+from course_lib.exercises.transformer import check_greedy_decode, check_post_ln_block, check_sinusoidal_positions
+from course_lib.layers import sinusoidal_positions
 from course_lib.toy_tasks import greedy_decode
 
 
@@ -29,11 +28,6 @@ def _verdict(capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize(
     "checker, right, wrong, hint",
     [
-        (check_split_heads, split_heads,
-         lambda x, h: x.reshape(x.shape[0], h, x.shape[1], x.shape[2] // h), "transpose"),
-        (check_merge_heads, merge_heads,
-         lambda x: x.reshape(x.shape[0], x.shape[2], -1), "transpose"),
-        (check_torch_attn_mask, lambda m: ~m, lambda m: m, "NOT allowed"),
         (check_sinusoidal_positions, sinusoidal_positions,
          lambda n, d: sinusoidal_positions(n, d).roll(1, dims=1), "swapped"),
         (check_greedy_decode, greedy_decode, lambda model, prompt, n: _decode_from_first_position(model, prompt, n), "last"),
@@ -63,23 +57,48 @@ def test_sinusoidal_checker_spots_the_wrong_exponent(capsys) -> None:
     assert "2i/D" in _verdict(capsys)
 
 
-def test_pre_ln_checker(capsys) -> None:
-    def pre_ln(block, x):
-        h = x + block.attention(query=block.norm1(x))
-        return h + block.feed_forward(block.norm2(h))
+def _post_ln(block, x):
+    h = block.norm1(x + block.attention(query=x))
+    return block.norm2(h + block.feed_forward(h))
 
-    def post_ln(block, x):
-        h = block.norm1(x + block.attention(query=x))
-        return block.norm2(h + block.feed_forward(h))
 
-    check_pre_ln_block(pre_ln)
+def _pre_ln(block, x):
+    h = x + block.attention(query=block.norm1(x))
+    return h + block.feed_forward(block.norm2(h))
+
+
+def _no_norms(block, x):
+    h = x + block.attention(query=x)
+    return h + block.feed_forward(h)
+
+
+def _no_second_residual(block, x):
+    return block.norm2(block.feed_forward(block.norm1(x + block.attention(query=x))))
+
+
+def _ffn_reads_input(block, x):
+    return block.norm2(block.norm1(x + block.attention(query=x)) + block.feed_forward(x))
+
+
+def test_post_ln_checker_passes_the_right_order(capsys) -> None:
+    check_post_ln_block(_post_ln)
     assert _verdict(capsys).startswith("✅")
-    check_pre_ln_block(post_ln)
-    assert "post-LN" in _verdict(capsys)
-    check_pre_ln_block(lambda block, x: x + block.attention(query=x))
-    assert _verdict(capsys).startswith("❌")
-    check_pre_ln_block(not_answered)
+    check_post_ln_block(lambda block, x: block(x))
+    assert _verdict(capsys).startswith("✅")
+    check_post_ln_block(not_answered)
     assert _verdict(capsys).startswith("⏳")
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [(_pre_ln, "this is pre-LN"), (_no_norms, "no LayerNorm"), (_no_second_residual, "lost its residual"),
+     (_ffn_reads_input, "read the block's input x"), (lambda block, x: x + block.attention(query=x), "differs")],
+    ids=["pre-LN", "no-norms", "no-second-residual", "ffn-reads-input", "attention-only"],
+)
+def test_post_ln_checker_names_each_wrong_order(capsys, answer, hint) -> None:
+    check_post_ln_block(answer)
+    out = _verdict(capsys)
+    assert out.startswith("❌") and hint in out, out
 
 
 def test_decode_checker_spots_the_missing_feedback(capsys) -> None:

@@ -16,7 +16,7 @@ from ..layers import TransformerBlock, TransformerConfig, sinusoidal_positions
 from ..toy_tasks import TinyCausalLM, greedy_decode
 from .core import Mismatch, answered, call, expect, expect_close, report, run_check
 
-__all__ = ["check_greedy_decode", "check_pre_ln_block", "check_sinusoidal_positions"]
+__all__ = ["check_greedy_decode", "check_post_ln_block", "check_sinusoidal_positions"]
 
 
 def _seeded_weights(module: nn.Module, seed: int) -> nn.Module:
@@ -55,29 +55,48 @@ def check_sinusoidal_positions(fn: Callable[[int, int], Tensor] | None) -> None:
     report(run_check("Exercise 1 (sinusoidal positions)", trial, "Row 0 is 0,1,0,1,... and every value lies in [-1, 1]."))
 
 
-def check_pre_ln_block(fn: Callable[[TransformerBlock, Tensor], Tensor] | None) -> None:
-    """Check ``fn(block, x)``, a pre-LN forward pass written with the block's own sublayers.
+def check_post_ln_block(fn: Callable[[TransformerBlock, Tensor], Tensor] | None) -> None:
+    """Check ``fn(block, x)``, a post-LN forward pass written with the block's own sublayers.
 
-    ``x = x + attention(norm1(x)); x = x + feed_forward(norm2(x))`` (no dropout: eval mode).
+    ``x = norm1(x + attention(x)); x = norm2(x + feed_forward(x))`` (no dropout: eval mode).
     """
 
     def trial() -> None:
-        answered(fn, "pre_ln_block")
-        block = _seeded_weights(TransformerBlock(TransformerConfig(d_model=16, n_heads=4, dropout=0.0, norm_first=True)), 0)
+        answered(fn, "post_ln_block")
+        block = _seeded_weights(TransformerBlock(TransformerConfig(d_model=16, n_heads=4, dropout=0.0, norm_first=False)), 0)
         x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             got = answered(call(fn, block, x.clone()), "the value returned by your function")
             expected = block(x)
+            h = x + block.attention(query=block.norm1(x))
+            pre_ln = h + block.feed_forward(block.norm2(h))
             h = block.norm1(x + block.attention(query=x))
-            post_ln = block.norm2(h + block.feed_forward(h))
-        if isinstance(got, Tensor) and got.shape == expected.shape and torch.allclose(got, post_ln, atol=1e-5):
-            raise Mismatch("this is post-LN (normalise after adding). Pre-LN normalises the sublayer's "
-                           "*input* and adds the raw x: x + attention(norm1(x)).")
-        expect_close(got, expected, what="your block's output",
-                     hint="Two residual steps: h = x + block.attention(query=block.norm1(x)); "
-                     "then h + block.feed_forward(block.norm2(h)). No LayerNorm on the residual stream itself.")
+            no_second_residual = block.norm2(block.feed_forward(h))
+            h = x + block.attention(query=x)
+            no_norms = h + block.feed_forward(h)
+            h = block.norm1(x + block.attention(query=x))
+            ffn_reads_input = block.norm2(h + block.feed_forward(x))
 
-    report(run_check("Exercise 2 (pre-LN block)", trial, "Your forward pass equals TransformerBlock(norm_first=True)."))
+        def same(candidate: Tensor) -> bool:
+            return isinstance(got, Tensor) and got.shape == candidate.shape and bool(torch.allclose(got, candidate, atol=1e-5))
+
+        if same(pre_ln):
+            raise Mismatch("this is pre-LN (normalise the sublayer's input, add the raw x). Post-LN adds first "
+                           "and normalises the sum: norm1(x + attention(x)).")
+        if same(no_norms):
+            raise Mismatch("no LayerNorm was applied: after each residual addition, normalise the sum "
+                           "(block.norm1 after the attention, block.norm2 after the feed-forward network).")
+        if same(no_second_residual):
+            raise Mismatch("the feed-forward sublayer lost its residual connection: add its input back "
+                           "before block.norm2, norm2(h + feed_forward(h)).")
+        if same(ffn_reads_input):
+            raise Mismatch("the feed-forward network read the block's input x; it should read h, the output "
+                           "of the attention sublayer (after norm1).")
+        expect_close(got, expected, what="your block's output",
+                     hint="Two post-LN steps: h = block.norm1(x + block.attention(query=x)); "
+                     "then block.norm2(h + block.feed_forward(h)).")
+
+    report(run_check("Exercise 2 (post-LN block)", trial, "Your forward pass equals TransformerBlock(norm_first=False)."))
 
 
 def check_greedy_decode(fn: Callable[[nn.Module, Tensor, int], Tensor] | None) -> None:
