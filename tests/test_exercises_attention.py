@@ -58,7 +58,7 @@ def attention_as_list(q, k, v, attn_mask):
 
 
 @pytest.mark.parametrize(
-    "answer", [attention_fill_and_zero, attention_from_course_lib, attention_where_after_inf, attention_as_list]
+    "answer", [attention_fill_and_zero, attention_where_after_inf, attention_as_list]
 )
 def test_masked_attention_passes_for_correct_answers(capsys, answer):
     out = verdict(capsys, check_masked_attention, answer)
@@ -204,7 +204,7 @@ def mask_with_loops(items):
     return out
 
 
-@pytest.mark.parametrize("answer", [mask_by_hand, mask_with_course_lib, mask_with_loops])
+@pytest.mark.parametrize("answer", [mask_by_hand, mask_with_loops])
 def test_causal_padding_mask_passes_for_correct_answers(capsys, answer):
     out = verdict(capsys, check_causal_padding_mask, answer)
     assert out.startswith("✅ Exercise 1") and "passed" in out
@@ -275,7 +275,7 @@ def positions_with_a_loop(x, table):
     return out
 
 
-@pytest.mark.parametrize("answer", [positions_by_flip, positions_with_course_lib, positions_with_a_loop])
+@pytest.mark.parametrize("answer", [positions_by_flip, positions_with_a_loop])
 def test_newest_positions_passes_for_correct_answers(capsys, answer):
     out = verdict(capsys, check_newest_positions, answer)
     assert out.startswith("✅ Exercise 2") and "passed" in out
@@ -402,3 +402,17 @@ def test_run_check_statuses_for_the_trials():
     assert run_check("ex", lambda: trial(positions_by_flip)).status is Status.PASSED
     assert run_check("ex", lambda: trial(_left_counted)).status is Status.FAILED
     assert run_check("ex", lambda: trial(not_answered)).status is Status.NOT_ANSWERED
+
+
+@pytest.mark.parametrize(
+    ("checker", "answer", "forbidden"),
+    [
+        (check_causal_padding_mask, mask_with_course_lib, "`causal_mask`, `combine_masks`, `padding_mask`"),
+        (check_newest_positions, positions_with_course_lib, "`positions_from_newest`"),
+        (check_masked_attention, attention_from_course_lib, "`scaled_dot_product_attention`"),
+    ],
+    ids=["mask", "positions", "attention"],
+)
+def test_the_library_shortcut_the_exercise_forbids_is_refused(capsys, checker, answer, forbidden):
+    out = verdict(capsys, checker, answer)
+    assert out.startswith("❌") and f"your function calls {forbidden}" in out, out

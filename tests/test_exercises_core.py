@@ -71,3 +71,32 @@ def test_non_tensor_answer_and_expect():
     assert "torch.Tensor, got list" in run_check("E", _trial_for(lambda x: [0.1])).message
     result = run_check("E", lambda: expect(1 + 1 == 3, "arithmetic"))
     assert result.status is Status.FAILED and result.message.endswith("Hint: arithmetic")
+
+
+def test_names_used_sees_globals_attributes_and_nested_code_but_not_locals():
+    import torch
+
+    from course_lib.attention import causal_mask
+    from course_lib.exercises.core import names_used
+
+    def answer(items):
+        lower = torch.ones(3, 3).tril()  # a local: not reported
+        helper = lambda: causal_mask(3)  # noqa: E731 - a nested code object
+        return lower, helper
+
+    used = names_used(answer)
+    assert {"torch", "ones", "tril", "causal_mask"} <= used and "lower" not in used and "helper" not in used
+    assert names_used(print) == set(), "a built-in has no Python code to read"
+
+
+def test_forbid_names_the_shortcut_and_lets_other_code_through():
+    import pytest
+
+    from course_lib.exercises.core import Mismatch, forbid
+
+    def uses_softmax(scores):
+        return scores.softmax(-1)
+
+    with pytest.raises(Mismatch, match=r"calls `softmax`.*by hand"):
+        forbid(uses_softmax, ["softmax", "log_softmax"], "by hand")
+    forbid(lambda scores: scores.exp() / scores.exp().sum(), ["softmax"], "by hand")  # nothing forbidden: no error

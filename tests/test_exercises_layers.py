@@ -21,6 +21,13 @@ def _decode_from_first_position(model, prompt, n_new):
     return tokens
 
 
+def _decode(model, prompt, n_new):
+    tokens = prompt
+    for _ in range(n_new):
+        tokens = torch.cat([tokens, model(tokens)[:, -1].argmax(-1, keepdim=True)], dim=1)
+    return tokens
+
+
 def _verdict(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out.strip()
 
@@ -30,7 +37,7 @@ def _verdict(capsys: pytest.CaptureFixture[str]) -> str:
     [
         (check_sinusoidal_positions, sinusoidal_positions,
          lambda n, d: sinusoidal_positions(n, d).roll(1, dims=1), "swapped"),
-        (check_greedy_decode, greedy_decode, lambda model, prompt, n: _decode_from_first_position(model, prompt, n), "last"),
+        (check_greedy_decode, _decode, lambda model, prompt, n: _decode_from_first_position(model, prompt, n), "last"),
     ],
 )
 def test_checkers_judge_answers(checker, right, wrong, hint, capsys) -> None:
@@ -84,7 +91,7 @@ def test_post_ln_checker_passes_the_right_order(capsys) -> None:
     check_post_ln_block(_post_ln)
     assert _verdict(capsys).startswith("✅")
     check_post_ln_block(lambda block, x: block(x))
-    assert _verdict(capsys).startswith("✅")
+    assert "called the block itself" in _verdict(capsys), "the whole block is the shortcut the exercise forbids"
     check_post_ln_block(not_answered)
     assert _verdict(capsys).startswith("⏳")
 
@@ -108,5 +115,7 @@ def test_decode_checker_spots_the_missing_feedback(capsys) -> None:
 
     check_greedy_decode(no_feedback)
     assert "feed each generated token back" in _verdict(capsys)
-    check_greedy_decode(lambda model, prompt, n_new: greedy_decode(model, prompt, n_new)[:, prompt.shape[1]:])
+    check_greedy_decode(lambda model, prompt, n_new: _decode(model, prompt, n_new)[:, prompt.shape[1]:])
     assert "prompt followed by" in _verdict(capsys)
+    check_greedy_decode(lambda model, prompt, n_new: greedy_decode(model, prompt, n_new))
+    assert "calls `greedy_decode`" in _verdict(capsys)

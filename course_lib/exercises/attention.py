@@ -14,7 +14,7 @@ from torch import Tensor
 
 from ..attention import causal_mask, masked_softmax, padding_mask
 from ..constants import PAD_ID
-from .core import Mismatch, answered, call, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, forbid, report, run_check
 
 __all__ = [
     "check_causal_padding_mask",
@@ -168,6 +168,8 @@ def _diagnose_weights(weights: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Te
 def masked_attention_trial(student_attention: Callable) -> None:
     """Raise NotAnswered / Mismatch unless ``student_attention`` solves exercise 3 (see the checker)."""
     fn = answered(student_attention, "your function")
+    forbid(fn, ("scaled_dot_product_attention", "masked_softmax"),
+           "fill the masked scores, take the softmax and zero the weights of masked keys yourself.")
     for q, k, v, mask in _attention_cases():
         output, weights = _call_attention(fn, q, k, v, mask)
         _diagnose_weights(weights, q, k, v, mask)
@@ -243,6 +245,8 @@ def _mask_cases() -> list[Tensor]:
 def causal_padding_mask_trial(student_mask: Callable) -> None:
     """Raise NotAnswered / Mismatch unless ``student_mask`` solves exercise 1 (see the checker)."""
     fn = answered(student_mask, "your function")
+    forbid(fn, ("causal_mask", "padding_mask", "combine_masks", "lengths_mask"),
+           "build the lower triangle (torch.tril or a comparison of positions) and the real-key test yourself.")
     for items in _mask_cases():
         before = items.clone()
         got = answered(call(fn, items), "the mask")
@@ -380,6 +384,8 @@ def _diagnose_positions(got: Tensor, x: Tensor, table: Tensor) -> None:
 def newest_positions_trial(student_add_positions: Callable) -> None:
     """Raise NotAnswered / Mismatch unless ``student_add_positions`` solves exercise 2 (see the checker)."""
     fn = answered(student_add_positions, "your function")
+    forbid(fn, ("positions_from_newest", "positions_from_oldest"),
+           "work out which table row each slot needs (count back from the newest slot) yourself.")
     for x, table in _position_cases():
         before = (x.clone(), table.clone())
         try:

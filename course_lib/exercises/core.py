@@ -27,7 +27,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +112,32 @@ def call(fn: Callable[..., object], *args: object, **kwargs: object) -> object:
         function = "your function" if name.startswith("<") else f"your function `{name}`"
         raise Mismatch(f"{function} returned None — did you forget `return`?")
     return result
+
+
+def names_used(fn: Callable[..., object]) -> set[str]:
+    """Every global or attribute name that ``fn``'s code (nested functions included) refers to.
+
+    ``causal_mask(...)``, ``attention.causal_mask(...)`` and ``torch.softmax(...)`` all leave the
+    called name here, so a checker can tell that an exercise's forbidden shortcut was used.
+    Names from an enclosing function's scope count too; the function's own local variables do not.
+    Objects without Python code (a ``functools.partial``, a built-in) give an empty set.
+    """
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    found: set[str] = set()
+    pending = [code] if code is not None else []
+    while pending:
+        current = pending.pop()
+        found.update(current.co_names + current.co_freevars)  # globals and attributes; names from an enclosing scope
+        pending.extend(const for const in current.co_consts if hasattr(const, "co_names"))
+    return found
+
+
+def forbid(fn: Callable[..., object], forbidden: Iterable[str], hint: str) -> None:
+    """Raise :class:`Mismatch` if ``fn`` refers to any of the ``forbidden`` names; ``hint`` says why."""
+    used = sorted(names_used(fn) & set(forbidden))
+    if used:
+        listed = ", ".join(f"`{name}`" for name in used)
+        raise Mismatch(f"your function calls {listed}, which this exercise asks you to do without: {hint}")
 
 
 def number(value: object, what: str) -> numbers.Real:

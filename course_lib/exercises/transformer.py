@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..layers import TransformerBlock, TransformerConfig, sinusoidal_positions
 from ..toy_tasks import TinyCausalLM, greedy_decode
-from .core import Mismatch, answered, call, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, forbid, report, run_check
 
 __all__ = ["check_greedy_decode", "check_post_ln_block", "check_sinusoidal_positions"]
 
@@ -66,8 +66,17 @@ def check_post_ln_block(fn: Callable[[TransformerBlock, Tensor], Tensor] | None)
         block = _seeded_weights(TransformerBlock(TransformerConfig(d_model=16, n_heads=4, dropout=0.0, norm_first=False)), 0)
         x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
-            got = answered(call(fn, block, x.clone()), "the value returned by your function")
             expected = block(x)
+
+            def whole_block(*args: object, **kwargs: object) -> Tensor:
+                raise Mismatch("your function called the block itself (`block(x)`); write the two post-LN "
+                               "steps with its parts: block.attention, block.norm1, block.feed_forward, block.norm2.")
+
+            block.forward = whole_block  # this check's own block: calling it whole is the shortcut
+            try:
+                got = answered(call(fn, block, x.clone()), "the value returned by your function")
+            finally:
+                del block.forward
             h = x + block.attention(query=block.norm1(x))
             pre_ln = h + block.feed_forward(block.norm2(h))
             h = block.norm1(x + block.attention(query=x))
@@ -108,6 +117,7 @@ def check_greedy_decode(fn: Callable[[nn.Module, Tensor, int], Tensor] | None) -
 
     def trial() -> None:
         answered(fn, "decode")
+        forbid(fn, ("greedy_decode",), "write the loop: run the model, take the last position's argmax, append it.")
         config = TransformerConfig(d_model=16, n_heads=2, n_layers=1, dropout=0.0, causal=True)
         model = _seeded_weights(TinyCausalLM(vocab_size=9, max_len=12, config=config), 0)
         prompt = torch.tensor([[3, 1, 4, 8], [2, 7, 1, 8]])
