@@ -125,6 +125,13 @@ def _post_ln(block, x):
     return block.norm2(h + block.feed_forward(h))
 
 
+def _masked_pooling(history, query, attn_mask):
+    scores = (history @ query.unsqueeze(-1)).squeeze(-1).masked_fill(~attn_mask, torch.finfo(history.dtype).min)
+    exp = (scores - scores.amax(dim=-1, keepdim=True)).exp() * attn_mask  # (B, L), masked keys 0
+    weights = exp / exp.sum(dim=-1, keepdim=True).clamp_min(1e-30)
+    return (weights.unsqueeze(-2) @ history).squeeze(-2), weights
+
+
 def _winning_stretch(users, items, item):
     scores = users @ items.T
     own, others = scores[:, item], scores.clone()
@@ -156,7 +163,8 @@ CORRECT = {  # a right answer for every function checker, mostly the library's o
     "check_pessimistic_rank": _rank,
     "check_post_ln_block": _post_ln,
     "check_sinusoidal_positions": sinusoidal_positions,
-    "check_stable_softmax": lambda scores, temperature: torch.softmax(scores / temperature, dim=-1),
+    "check_pooling_grad": lambda s, v, g: (w := torch.softmax(s, -1)) * (v @ g - (w @ v) @ g),
+    "check_masked_pooling": _masked_pooling,
     "check_target_attention": _target_attention,
     "check_time_bucket": lambda gaps, unit, n: log_time_buckets(gaps, config=TimeBucketConfig(unit_seconds=unit, num_buckets=n)),
     "check_top_k_attention": _top_k_attention,
@@ -170,7 +178,7 @@ CORRECT = {  # a right answer for every function checker, mostly the library's o
 
 
 def test_the_list_of_checkers_is_complete():
-    assert len(CHECKERS) == 31
+    assert len(CHECKERS) == 33
     assert sorted(CORRECT) == [checker.__name__ for checker in CHECKERS]
 
 

@@ -8,74 +8,105 @@ from checker_support import not_answered, verdict
 
 from course_lib.attention import masked_softmax
 from course_lib.exercises.core import Status
-from course_lib.exercises.softmax import check_stable_softmax, check_top_k_attention
+from course_lib.exercises.softmax import check_masked_pooling, check_pooling_grad, check_top_k_attention
 
-# --- exercise 1: stable softmax with temperature ---------------------------------------
-
-
-def stable_softmax(scores, temperature=1.0):
-    scaled = scores / temperature
-    shifted = scaled - scaled.amax(dim=-1, keepdim=True)
-    exp = shifted.exp()
-    return exp / exp.sum(dim=-1, keepdim=True)
+# --- exercise 1: the gradient of attention pooling, by hand ---------------------------
 
 
-def stable_softmax_logsumexp(scores, temperature=1.0):
-    scaled = scores / temperature
-    return (scaled - scaled.logsumexp(dim=-1, keepdim=True)).exp()
+def pooling_grad(scores, values, upstream):
+    weights = torch.softmax(scores, dim=-1)  # (L,)
+    return weights * (values @ upstream - (weights @ values) @ upstream)  # (L,)
 
 
-def naive_softmax(scores, temperature=1.0):
-    exp = (scores / temperature).exp()
-    return exp / exp.sum(dim=-1, keepdim=True)
+def pooling_grad_jacobian(scores, values, upstream):
+    weights = (scores - scores.logsumexp(dim=-1)).exp()  # (L,)
+    jacobian = torch.diag(weights) - torch.outer(weights, weights)  # (L, L) dw_i / ds_j
+    return jacobian @ (values @ upstream)  # (L,)
 
 
-@pytest.mark.parametrize("answer", [stable_softmax, stable_softmax_logsumexp, lambda s, t: torch.softmax(s / t, -1)])
-def test_softmax_passes_for_correct_answers(capsys, answer):
-    assert verdict(capsys, check_stable_softmax, answer).startswith("✅ Exercise 1")
+@pytest.mark.parametrize("answer", [pooling_grad, pooling_grad_jacobian])
+def test_pooling_grad_passes_for_correct_answers(capsys, answer):
+    assert verdict(capsys, check_pooling_grad, answer).startswith("✅ Exercise 1")
 
 
 @pytest.mark.parametrize("answer", [None, not_answered])
-def test_softmax_not_answered(capsys, answer):
-    out = verdict(capsys, check_stable_softmax, answer)
+def test_pooling_grad_not_answered(capsys, answer):
+    out = verdict(capsys, check_pooling_grad, answer)
     assert out.startswith("⏳ Exercise 1") and "not answered yet" in out
 
 
-def _in_place(scores, temperature=1.0):
-    scores -= scores.amax(dim=-1, keepdim=True)
-    return torch.softmax(scores / temperature, dim=-1)
+def _naive_weights(scores, values, upstream):
+    exp = scores.exp()  # overflows for a score of 1000
+    weights = exp / exp.sum()
+    return weights * (values @ upstream - (weights @ values) @ upstream)
 
 
 @pytest.mark.parametrize(
     ("answer", "hint"),
     [
-        (naive_softmax, "subtract the largest score"),
-        (lambda s, t: (s / t).exp(), "divide by their sum"),
-        (lambda s, t: torch.softmax(s / t, dim=0), "normalised over the first dimension"),
-        (lambda s, t: torch.softmax(s, dim=-1), "temperature has no effect"),
-        (lambda s, t: torch.softmax(s * t, dim=-1), "don't multiply"),
-        (lambda s, t: torch.softmax(s / t, dim=-1)[..., :-1], "the scores' shape"),
-        (lambda s, t: torch.softmax(s / t, dim=-1).tolist(), "torch.Tensor"),
-        (lambda s, t: (s / t).exp() / (s / t).exp().sum(), "differs from the reference"),
-        (_in_place, "in place"),
+        (lambda s, v, g: torch.softmax(s, -1) * (v @ g), "forgot that raising s_j also lowers every other weight"),
+        (lambda s, v, g: -pooling_grad(s, v, g), "the sign is flipped"),
+        (lambda s, v, g: (w := torch.softmax(s, -1)) * (1 - w) * (v @ g), "only the diagonal of the softmax Jacobian"),
+        (lambda s, v, g: (w := torch.softmax(s, -1))[:, None] * (v - w @ v) * g, "shape (L, D)"),
+        (lambda s, v, g: (w := torch.softmax(s, -1))[:, None] * (v - w @ v), "shape (L, D)"),
+        (lambda s, v, g: v @ g - (torch.softmax(s, -1) @ v) @ g, "the factor w_j"),
+        (_naive_weights, "stable softmax"),
+        (lambda s, v, g: pooling_grad(s, v, g)[:-1], "should have shape (L,)"),
+        (lambda s, v, g: pooling_grad(s, v, g).tolist(), "torch.Tensor"),
+        (lambda s, v, g: pooling_grad(s, v, g) + 0.01, "differs from the reference"),
     ],
-    ids=["naive", "no-sum", "dim0", "no-temperature", "multiply", "shape", "list", "global-sum", "in-place"],
+    ids=["no-minus-o-g", "sign", "jacobian-diagonal", "shape-LD", "no-upstream", "no-w", "naive-softmax", "short",
+         "list", "off"],
 )
-def test_softmax_wrong_answers_get_a_hint(capsys, answer, hint):
-    out = verdict(capsys, check_stable_softmax, answer)
+def test_pooling_grad_wrong_answers_get_a_hint(capsys, answer, hint):
+    out = verdict(capsys, check_pooling_grad, answer)
     assert out.startswith("❌ Exercise 1") and "Hint:" in out
     assert hint in out
 
 
-def test_softmax_crashing_code_is_reported_not_raised(capsys):
-    def needs_keyword(scores, *, temperature=1.0):  # called positionally, so it raises TypeError
-        return torch.softmax(scores / temperature, dim=-1)
-
-    out = verdict(capsys, check_stable_softmax, needs_keyword)
-    assert out.startswith("❌ Exercise 1") and "TypeError" in out
+def _by_backward(scores, values, upstream):
+    scores = scores.clone().requires_grad_(True)
+    (torch.softmax(scores, -1) @ values @ upstream).backward()
+    return scores.grad
 
 
-# --- exercise 2: top-k hard attention -------------------------------------------------
+def _by_autograd_grad(scores, values, upstream):
+    scores = scores.clone().requires_grad_(True)
+    return torch.autograd.grad(torch.softmax(scores, -1) @ values @ upstream, scores)[0]
+
+
+def _by_torch_func(scores, values, upstream):
+    return torch.func.grad(lambda s: torch.softmax(s, -1) @ values @ upstream)(scores)
+
+
+def _by_jacobian(scores, values, upstream):
+    return torch.autograd.functional.jacobian(lambda s: torch.softmax(s, -1) @ values @ upstream, scores)
+
+
+@pytest.mark.parametrize("answer", [_by_backward, _by_autograd_grad, _by_torch_func, _by_jacobian],
+                         ids=["backward", "autograd.grad", "func.grad", "functional.jacobian"])
+def test_pooling_grad_refuses_autograd_and_puts_it_back(capsys, answer):
+    grad, backward, func_grad = torch.autograd.grad, torch.Tensor.backward, torch.func.grad
+    out = verdict(capsys, check_pooling_grad, answer)
+    assert out.startswith("❌ Exercise 1") and "derive it by hand; autograd is what we check against" in out
+    assert torch.autograd.grad is grad and torch.Tensor.backward is backward and torch.func.grad is func_grad
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    (x**2).sum().backward()
+    torch.testing.assert_close(x.grad, torch.tensor([2.0, 4.0]))
+    torch.testing.assert_close(torch.autograd.grad((x**3).sum(), x)[0], torch.tensor([3.0, 12.0]))
+
+
+def test_pooling_grad_puts_autograd_back_after_a_crash(capsys):
+    def crashes(scores, values, upstream):
+        raise RuntimeError("boom")
+
+    backward = torch.Tensor.backward
+    out = verdict(capsys, check_pooling_grad, crashes)
+    assert out.startswith("❌ Exercise 1") and "RuntimeError" in out
+    assert torch.Tensor.backward is backward
+
+
+# --- exercise 2: top-k attention -------------------------------------------------------
 
 
 def top_k_attention(scores, values, k):
@@ -153,12 +184,99 @@ def test_top_k_attention_crashing_code_is_reported_not_raised(capsys):
     assert out.startswith("❌ Exercise 2") and "RuntimeError" in out
 
 
+# --- exercise 3: bug hunt, masked pooling ----------------------------------------------
+
+
+def masked_pooling(history, query, attn_mask):
+    scores = (history @ query.unsqueeze(-1)).squeeze(-1)  # (B, L)
+    weights = masked_softmax(scores, attn_mask)  # (B, L)
+    return (weights.unsqueeze(-2) @ history).squeeze(-2), weights
+
+
+def masked_pooling_by_hand(history, query, attn_mask):
+    scores = torch.einsum("bld,bd->bl", history, query)  # (B, L)
+    scores = scores.masked_fill(~attn_mask, torch.finfo(scores.dtype).min)
+    exp = (scores - scores.amax(dim=-1, keepdim=True)).exp() * attn_mask  # masked exps are 0
+    weights = exp / exp.sum(dim=-1, keepdim=True).clamp_min(1e-30)  # a fully masked row: 0 / tiny = 0
+    return torch.einsum("bl,bld->bd", weights, history), weights
+
+
+def planted(history, query, attn_mask, *, size_one_axis=False, fill=None, subtract_max=True, zero_masked=True):
+    """The notebook's broken pooling with any subset of its bugs (and the fully masked row's guard)."""
+    fill = torch.finfo(history.dtype).min if fill is None else fill
+    scores = (history @ query.unsqueeze(-1)).masked_fill(~attn_mask.unsqueeze(-1), fill)  # (B, L, 1)
+    if not size_one_axis:
+        scores = scores.squeeze(-1)  # (B, L)
+    if subtract_max:
+        scores = scores - scores.amax(dim=-1, keepdim=True)
+    exp = scores.exp()
+    if zero_masked:
+        exp = exp * (attn_mask.unsqueeze(-1) if size_one_axis else attn_mask)
+    weights = exp / exp.sum(dim=-1, keepdim=True).clamp_min(1e-30) if zero_masked else exp / exp.sum(dim=-1, keepdim=True)
+    weights = weights.reshape(attn_mask.shape)  # (B, L)
+    return (weights.unsqueeze(-2) @ history).squeeze(-2), weights
+
+
+@pytest.mark.parametrize("answer", [masked_pooling_by_hand, planted])
+def test_masked_pooling_passes_for_correct_answers(capsys, answer):
+    assert verdict(capsys, check_masked_pooling, answer).startswith("✅ Exercise 3")
+
+
+@pytest.mark.parametrize("answer", [None, not_answered, lambda h, q, m: (None, None)])
+def test_masked_pooling_not_answered(capsys, answer):
+    out = verdict(capsys, check_masked_pooling, answer)
+    assert out.startswith("⏳ Exercise 3") and "not answered yet" in out
+
+
+def _as_shown(history, query, attn_mask):
+    """The broken function exactly as the notebook shows it: all three bugs."""
+    return planted(history, query, attn_mask, size_one_axis=True, fill=0.0, subtract_max=False, zero_masked=False)
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (_as_shown, "the softmax runs over the last axis of the (B, L, 1) scores"),
+        (lambda h, q, m: planted(h, q, m, size_one_axis=True), "the softmax runs over the last axis"),
+        (lambda h, q, m: planted(h, q, m, fill=0.0, zero_masked=False), "masked items get weight > 0"),
+        (lambda h, q, m: planted(h, q, m, fill=0.0), "take it over the allowed scores only"),
+        (lambda h, q, m: planted(h, q, m, subtract_max=False), "Subtract the largest allowed score"),
+        (lambda h, q, m: planted(h, q, m, zero_masked=False), "should get weights 0 and output 0"),
+        (lambda h, q, m: planted(h, q, m, fill=float("-inf"), zero_masked=False), "gives NaN"),
+        (lambda h, q, m: planted(h, q, m, fill=-1e9, zero_masked=False), "should get weights 0 and output 0"),
+        (lambda h, q, m: (h.mean(dim=1), masked_pooling(h, q, m)[1]), "weighted sum of the history rows"),
+        (lambda h, q, m: masked_pooling(h, q, m)[0], "pair (output, weights)"),
+        (lambda h, q, m: (masked_pooling(h, q, m)[0][:, :-1], masked_pooling(h, q, m)[1]), "the output should have shape"),
+    ],
+    ids=["as-shown", "size-one-axis", "fill-zero", "fill-zero-max", "no-max", "empty-row-uniform", "empty-row-nan",
+         "fill-1e9", "mean-output", "weights-missing", "output-shape"],
+)
+def test_masked_pooling_wrong_answers_get_a_hint(capsys, answer, hint):
+    out = verdict(capsys, check_masked_pooling, answer)
+    assert out.startswith("❌ Exercise 3") and "Hint:" in out
+    assert hint in out
+
+
 def test_statuses_through_run_check(monkeypatch):
     """The checker's three outcomes carry the right status, not only the right symbol."""
     import course_lib.exercises.softmax as module
 
     results = []
     monkeypatch.setattr(module, "report", results.append)  # keep the CheckResult, print nothing
-    for answer in (stable_softmax, naive_softmax, not_answered):
-        module.check_stable_softmax(answer)
-    assert [r.status for r in results] == [Status.PASSED, Status.FAILED, Status.NOT_ANSWERED]
+    for answer in (pooling_grad, _by_backward, not_answered):
+        module.check_pooling_grad(answer)
+    for answer in (masked_pooling_by_hand, _as_shown, not_answered):
+        module.check_masked_pooling(answer)
+    assert [r.status for r in results] == [Status.PASSED, Status.FAILED, Status.NOT_ANSWERED] * 2
+
+
+def test_masked_pooling_refuses_the_softmax_the_bug_hunt_asks_you_to_write(capsys):
+    out = verdict(capsys, check_masked_pooling, masked_pooling)  # calls the library's masked_softmax
+    assert out.startswith("❌ Exercise 3") and "your function calls `masked_softmax`" in out, out
+
+    def with_torch_softmax(history, query, attn_mask):
+        scores = (history @ query.unsqueeze(-1)).squeeze(-1).masked_fill(~attn_mask, -1e30)
+        weights = torch.softmax(scores, dim=-1) * attn_mask
+        return (weights.unsqueeze(-2) @ history).squeeze(-2), weights
+
+    assert "your function calls `softmax`" in verdict(capsys, check_masked_pooling, with_torch_softmax)
