@@ -89,18 +89,18 @@ def check_post_ln_block(fn: Callable[[TransformerBlock, Tensor], Tensor] | None)
         def same(candidate: Tensor) -> bool:
             return isinstance(got, Tensor) and got.shape == candidate.shape and bool(torch.allclose(got, candidate, atol=1e-5))
 
-        if same(pre_ln):
-            raise Mismatch("this is pre-LN (normalise the sublayer's input, add the raw x). Post-LN adds first "
-                           "and normalises the sum: norm1(x + attention(x)).")
-        if same(no_norms):
-            raise Mismatch("no LayerNorm was applied: after each residual addition, normalise the sum "
-                           "(block.norm1 after the attention, block.norm2 after the feed-forward network).")
-        if same(no_second_residual):
-            raise Mismatch("the feed-forward sublayer lost its residual connection: add its input back "
-                           "before block.norm2, norm2(h + feed_forward(h)).")
-        if same(ffn_reads_input):
-            raise Mismatch("the feed-forward network read the block's input x; it should read h, the output "
-                           "of the attention sublayer (after norm1).")
+        known_mistakes = (
+            (pre_ln, "this is pre-LN (normalise the sublayer's input, add the raw x). Post-LN adds first "
+                     "and normalises the sum: norm1(x + attention(x))."),
+            (no_norms, "no LayerNorm was applied: after each residual addition, normalise the sum "
+                       "(block.norm1 after the attention, block.norm2 after the feed-forward network)."),
+            (no_second_residual, "the feed-forward sublayer lost its residual connection: add its input back "
+                                 "before block.norm2, norm2(h + feed_forward(h))."),
+            (ffn_reads_input, "the feed-forward network read the block's input x; it should read h, the output "
+                              "of the attention sublayer (after norm1)."),
+        )
+        for mistake, hint in known_mistakes:
+            expect(not same(mistake), hint)
         expect_close(got, expected, what="your block's output",
                      hint="Two post-LN steps: h = block.norm1(x + block.attention(query=x)); "
                      "then block.norm2(h + block.feed_forward(h)).")
