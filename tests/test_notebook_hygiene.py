@@ -65,3 +65,22 @@ def test_exercises_have_solution_markers_and_a_checked_checker(path):
         assert re.search(r"\bcheck_\w+\(", after), f"{path.name}: a checker call must follow the solution"
         text = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []))
         assert "passed" in text and "not yet" not in text, f"{path.name}: the stored solution must pass its check"
+
+
+HEADING_COMMENT = re.compile(r"^\s*#\s*#{1,6}\s+\S")  # "# ## Title": a markdown heading hidden in a comment
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_section_heading_hides_in_a_code_cell(path):
+    """Headings are markdown cells (STYLE.md rule 17): a `# ## ...` comment is no heading and no slide."""
+    hidden = [f"cell {i}: {line.strip()!r}" for i, cell in enumerate(_cells(path)) if cell["cell_type"] == "code"
+              for line in _source(cell).splitlines()
+              if HEADING_COMMENT.match(line) and line.strip() not in SOLUTION_MARKERS]
+    assert not hidden, f"{path.name}: move these headings into markdown cells: {hidden}"
+
+
+def test_the_heading_rule_catches_a_hidden_heading_and_spares_the_solution_markers():
+    assert HEADING_COMMENT.match("# ## 3. Training") and HEADING_COMMENT.match("## Results")
+    assert not HEADING_COMMENT.match("# a comment") and not HEADING_COMMENT.match("x = 1  # ## not at the start")
+    assert all(HEADING_COMMENT.match(marker) for marker in SOLUTION_MARKERS), "the markers need the exemption"
