@@ -30,6 +30,7 @@ from torch import Tensor
 from .constants import PAD_ID
 from .data.batch import Batch
 from .modes import eval_mode
+from .stats import Method, PairedDifference, paired_difference
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20)
 
@@ -155,12 +156,44 @@ class Evaluation:
 
     def __getitem__(self, name: str) -> float:
         """A metric by name, e.g. ``evaluation["NDCG@10"]``."""
-        if name in ("MRR", "AUC"):
-            return self.metrics(())[name]
+        return self.per_user(name).mean().item()
+
+    def per_user(self, name: str) -> Tensor:
+        """One value per user (U,) float64 of a metric: HR@K (0/1), NDCG@K, MRR or AUC; its mean is the metric."""
+        ranks = self.ranks.cpu().double()
+        if name == "MRR":
+            return 1.0 / ranks
+        if name == "AUC":
+            if self.aucs is None:
+                raise KeyError("AUC is not defined for a sampled evaluation (aucs is None).")
+            return self.aucs.cpu().double()
         kind, _, k = name.partition("@")
         if kind not in ("HR", "NDCG") or not k.isdigit():
             raise KeyError(f"unknown metric {name!r}; use 'HR@K', 'NDCG@K', 'MRR' or 'AUC'.")
-        return hit_rate(self.ranks, int(k)) if kind == "HR" else ndcg(self.ranks, int(k))
+        inside = ranks <= int(k)
+        if kind == "HR":
+            return inside.double()
+        return torch.where(inside, 1.0 / torch.log2(ranks + 1.0), torch.zeros_like(ranks))
+
+
+def compare(
+    a: Evaluation, b: Evaluation, metric: str = "NDCG@10", *, method: Method = "bootstrap", seed: int = 0
+) -> PairedDifference:
+    """The per-user paired difference ``a - b`` of ``metric`` with its 95% interval (see :mod:`course_lib.stats`).
+
+    Args:
+        a, b: evaluations of two models on the same users (checked: ``users`` must be equal).
+        metric: e.g. "NDCG@10", "HR@10", "MRR", "AUC".
+        method: "bootstrap" (over users, seeded) or "t" (paired t interval).
+        seed: the bootstrap's seed.
+    """
+    if a.users.shape != b.users.shape or not torch.equal(a.users.cpu(), b.users.cpu()):
+        raise ValueError(
+            f"a paired comparison needs the same users in the same order: got {a.users.numel()} and "
+            f"{b.users.numel()} users{'' if a.users.shape != b.users.shape else ' in a different order or set'}. "
+            "Evaluate both models on the same batches (same split, same user order)."
+        )
+    return paired_difference(a.per_user(metric), b.per_user(metric), method=method, seed=seed)
 
 
 @torch.no_grad()
