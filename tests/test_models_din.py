@@ -279,7 +279,37 @@ def test_recency_keys_make_order_matter_but_keep_padding_invariance():
     with torch.no_grad():
         torch.testing.assert_close(model.score_all(longer), model.score_all(batch))
         assert not torch.allclose(model.score_all(flipped)[3], model.score_all(batch)[3])
-        prefix = model.prefix_logits(batch.history, items)  # training positions keep the window's slots
+        prefix = model.prefix_logits(batch.history, items)
         torch.testing.assert_close(prefix[..., -1], model.score(batch, items))
         weights = model.attention(batch, items).target
     assert weights.shape == (len(batch), 2, 5, batch.history.shape[1])
+
+
+def _recency_model(seed: int) -> DIN:
+    torch.manual_seed(seed)
+    model = DIN(DINConfig(30, d_model=8, n_heads=2, dropout=0.0, recency=True, max_len=12)).eval()
+    with torch.no_grad():
+        model.recency.embedding.weight.normal_()  # distinct distances, as after training
+    return model
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recency_training_reads_each_prefix_as_inference_will(seed):
+    """Training scores prefix l with its newest item at distance 0, exactly what score() does at inference.
+
+    The old path kept the window's slots (slot l was L-1-l steps back for every prefix), so in 49 of
+    50 training prefixes the newest item carried the wrong distance.
+    """
+    model, batch = _recency_model(seed), make_batch(seed)
+    items = torch.randint(1, 31, (len(batch), 5), generator=torch.Generator().manual_seed(seed))
+    candidates = torch.randint(1, 31, batch.history.shape, generator=torch.Generator().manual_seed(seed + 1))
+    with torch.no_grad():
+        prefix = model.prefix_logits(batch.history, items)  # (B, N, L)
+        weights = model.prefix_weights(batch.history, candidates)  # (B, H, L, L)
+        for end in range(batch.history.shape[1]):
+            alone = history_batch(batch.history[:, : end + 1])  # the prefix as a whole, right-aligned history
+            torch.testing.assert_close(prefix[..., end], model.score(alone, items))
+            _, expected = model.target_attention(alone.history, candidates[:, end : end + 1])  # (B, H, 1, end + 1)
+            torch.testing.assert_close(weights[:, :, end, : end + 1], expected[:, :, 0])
+            assert torch.all(weights[:, :, end, end + 1 :] == 0)
+

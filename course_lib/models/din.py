@@ -184,7 +184,32 @@ class DIN(Recommender):
         if candidates.shape != history.shape:
             raise ValueError(f"candidates must be (B, L) like history {tuple(history.shape)}, got {tuple(candidates.shape)}.")
         visible = padding_mask(history) & causal_mask(history.shape[1], device=history.device)  # (B, 1, L, L)
-        return masked_softmax(self.target_scores(history, candidates), visible)  # (B, H, L, L)
+        if self.recency is None:
+            return masked_softmax(self.target_scores(history, candidates), visible)  # (B, H, L, L)
+        content, by_distance = self._content_and_recency_scores(history, candidates)  # (B, H, L, L) each
+        length = history.shape[1]
+        slots = torch.arange(length, device=history.device)  # (L,)
+        back = (slots[:, None] - slots).clamp_min(0)  # (L, L): row l, column j holds l - j
+        recency = by_distance.gather(-1, back.expand_as(by_distance))  # (B, H, L, L): row l reads distance l - j
+        return masked_softmax(content + recency, visible)  # (B, H, L, L)
+
+    def _content_and_recency_scores(self, history: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor]:
+        """The two parts of a recency model's attention scores, kept apart so that prefixes can reuse them.
+
+        ``k_l = W_K (e_l + r_d) + b_K = (W_K e_l + b_K) + W_K r_d``, so ``q . k_l`` splits into a content
+        score (one per history slot) and a recency score (one per distance ``d`` back from the newest item
+        of whatever prefix is read). Returns content (B, H, N, L) and recency (B|1, H, N, L) with column d =
+        distance d; both already scaled by ``1 / sqrt(Dh)``.
+        """
+        mha = self.attention_layer
+        check_ids(history, max_len=self.config.max_len, num_ids=self.num_items)
+        values = self.history_dropout(self.item_embedding(history))  # (B, L, D) e_l
+        content_keys = mha.split_heads(mha.k_proj(values))  # (B, H, L, Dh)
+        distances = self.recency.embedding.weight[: history.shape[1]]  # (L, D) r_d for d = 0 .. L-1
+        recency_keys = mha.split_heads(F.linear(distances, mha.k_proj.weight)[None])  # (1, H, L, Dh) W_K r_d
+        q = self._queries(self.item_embedding(candidates))  # (B|1, H, N, Dh)
+        content = dot_product_scores(q, content_keys, scale=None)  # (B, H, N, L)
+        return content, dot_product_scores(q, recency_keys, scale=None)  # (B|1, H, N, L)
 
     # ------------------------------------------------------------------ speed paths (equal to score, tested)
     def _folded(self, history: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -252,6 +277,8 @@ class DIN(Recommender):
         Returns:
             (B, N, L) logits; at a prefix with no real item only the bias terms remain.
         """
+        if self.recency is not None:
+            return self._prefix_logits_with_recency(history, candidates)
         q, k, values_out, cand = self._folded(history, candidates)
         gains = torch.einsum("bhle,bne->bhnl", values_out, cand)  # (B, H, N, L): g_hcl
         scores = dot_product_scores(q, k, scale=None).expand_as(gains)  # (B, H, N, L)
@@ -261,6 +288,39 @@ class DIN(Recommender):
         numerator = (weights * gains).cumsum(dim=-1)  # (B, H, N, L)
         denominator = weights.cumsum(dim=-1).clamp_min(torch.finfo(scores.dtype).tiny)
         return (numerator / denominator).sum(dim=1) + self._output_bias(candidates)[..., None]  # (B, N, L)
+
+    def _prefix_logits_with_recency(self, history: Tensor, candidates: Tensor) -> Tensor:
+        """:meth:`prefix_logits` for a model with recency keys, each prefix read as inference reads it.
+
+        Inside prefix l the newest item is slot l, so slot j is ``l - j`` steps back, the distance
+        :meth:`score` gives it when that prefix is the whole history. The score of slot j in prefix l
+        is ``c_j + r_(l-j)`` (content plus recency, see :meth:`_content_and_recency_scores`), so the
+        softmax's sums over a prefix are causal convolutions:
+        ``sum_(j<=l) exp(c_j) g_j exp(r_(l-j))`` and ``sum_(j<=l) exp(c_j) exp(r_(l-j))``, one
+        length-L kernel ``exp(r_d)`` per (user, head, candidate), computed by a grouped ``conv1d``.
+        Both exponentials are shifted by their maximum first (stable for any realistic score range,
+        as in the plain path).
+        """
+        mha = self.attention_layer
+        content, by_distance = self._content_and_recency_scores(history, candidates)  # (B, H, N, L), (B|1, H, N, L)
+        values = self.history_dropout(self.item_embedding(history))  # (B, L, D)
+        v = mha.split_heads(mha.v_proj(values))  # (B, H, L, Dh)
+        w_out = mha.out_proj.weight.view(mha.d_model, mha.n_heads, mha.d_head)  # (D, H, Dh)
+        values_out = torch.einsum("bhld,ehd->bhle", v, w_out)  # (B, H, L, D): W_O^h v_hl
+        gains = torch.einsum("bhle,bne->bhnl", values_out, self.item_embedding(candidates))  # (B, H, N, L) g_hcl
+        real = padding_mask(history)  # (B, 1, 1, L)
+        content = content.masked_fill(~real, torch.finfo(content.dtype).min)
+        exp_content = torch.where(real, (content - content.amax(dim=-1, keepdim=True)).exp(), 0.0)  # (B, H, N, L)
+        by_distance = by_distance.expand_as(content)  # (B, H, N, L): column d = distance d
+        kernel = (by_distance - by_distance.amax(dim=-1, keepdim=True)).exp()  # (B, H, N, L) exp(r_d), <= 1
+        batch, heads, n_cand, length = content.shape
+        groups = batch * heads * n_cand
+        signals = torch.stack([exp_content * gains, exp_content], dim=3).reshape(1, 2 * groups, length)  # numerator, denominator
+        weight = kernel.flip(-1).repeat_interleave(2, dim=2).reshape(2 * groups, 1, length)  # flipped: conv1d correlates
+        sums = F.conv1d(F.pad(signals, (length - 1, 0)), weight, groups=2 * groups)  # (1, 2G, L): causal sums over j <= l
+        numerator, denominator = sums.view(batch, heads, n_cand, 2, length).unbind(dim=3)  # (B, H, N, L) each
+        pooled = numerator / denominator.clamp_min(torch.finfo(content.dtype).tiny)  # a prefix with no real item: 0
+        return pooled.sum(dim=1) + self._output_bias(candidates)[..., None]  # (B, N, L)
 
     # ------------------------------------------------------------------ training
     def sample_negatives(self, shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
