@@ -15,12 +15,20 @@ From the 1-based rank r of the target:
   (the usual AUC with one positive; equals scikit-learn's ``roc_auc_score`` on the
   continuous scores, never on hard 0/1 predictions).
 
+Beyond accuracy (each user's top K after removing the history, from :attr:`Evaluation.top_items`):
+
+* coverage@K = share of the catalogue recommended to at least one user;
+* popularity percentile@K = mean, over every recommended item, of the share of items with fewer
+  training interactions (1 = only the most popular items, 0 = only the least);
+* long-tail HR@K = HR@K over the users whose target is outside the 20% most-interacted items.
+
 :func:`evaluate_sampled` ranks the target among 100 random negatives instead. It is here
 only to show, in notebook 06, how sampled metrics inflate numbers and can reorder models.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +41,7 @@ from .modes import eval_mode
 from .stats import Method, PairedDifference, paired_difference
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20)
+TOP_LIST = 20  # how many recommended items per user an evaluation keeps (coverage and popularity of the top K <= 20)
 
 
 def _check_scores(scores: Tensor, num_items: int | None = None) -> None:
@@ -116,6 +125,61 @@ def target_aucs(scores: Tensor, targets: Tensor, excluded: Tensor | None = None)
     return (below + 0.5 * tied) / negatives.sum(1).clamp(min=1).cpu().double()
 
 
+def coverage(top_items: Tensor, k: int, num_items: int) -> float:
+    """Catalogue coverage@K: the share of the I items that appear in at least one user's top K."""
+    _check_top(top_items, k)
+    return top_items[:, :k].unique().numel() / num_items
+
+
+def _popularity_percentiles(item_counts: Tensor) -> Tensor:
+    """(I + 1,) float64: the share of the I items with fewer training interactions (0 = least popular)."""
+    counts = item_counts[1:].double().cpu()  # (I,)
+    below = (counts[None, :] < counts[:, None]).sum(dim=1).double() / counts.numel()  # (I,)
+    return torch.cat([torch.zeros(1, dtype=torch.float64), below])  # PAD_ID at 0
+
+
+def popularity_percentile(top_items: Tensor, k: int, item_counts: Tensor) -> float:
+    """Mean popularity percentile of the recommended items: near 1 = only hits, near 0 = only the long tail.
+
+    An item's percentile is the share of the catalogue with fewer training interactions; the mean runs
+    over every user's top K. Popularity recommends the head (close to 1); a model that finds the long
+    tail scores lower.
+    """
+    _check_top(top_items, k)
+    return _popularity_percentiles(item_counts)[top_items[:, :k].cpu()].mean().item()
+
+
+def long_tail_items(item_counts: Tensor, head_share: float = 0.2) -> Tensor:
+    """(I + 1,) bool: True for items outside the head, the ``ceil(head_share * I)`` most-interacted items.
+
+    Ties at the border are broken by item id (the lower id joins the head), so the head has exactly that size.
+    """
+    counts = item_counts[1:].double().cpu()  # (I,)
+    n_head = math.ceil(head_share * counts.numel())
+    order = sorted(range(counts.numel()), key=lambda i: (-counts[i].item(), i))  # most popular first, then by id
+    tail = torch.ones(counts.numel() + 1, dtype=torch.bool)
+    tail[PAD_ID] = False
+    tail[torch.tensor(order[:n_head], dtype=torch.long) + 1] = False
+    return tail
+
+
+def long_tail_hit_rate(ranks: Tensor, targets: Tensor, k: int, item_counts: Tensor, head_share: float = 0.2) -> float:
+    """HR@K over the users whose target is a long-tail item (outside the top ``head_share`` of the catalogue).
+
+    A model can raise HR@K by recommending hits; this asks whether it also finds the rarer items users
+    go on to choose. NaN when no target is in the long tail.
+    """
+    in_tail = long_tail_items(item_counts, head_share)[targets.cpu()]  # (U,)
+    if not in_tail.any():
+        return math.nan
+    return hit_rate(ranks.cpu()[in_tail], k)
+
+
+def _check_top(top_items: Tensor, k: int) -> None:
+    if top_items.ndim != 2 or not 1 <= k <= top_items.shape[1]:
+        raise ValueError(f"top_items must be (U, K) with K >= k; got shape {tuple(top_items.shape)} for k={k}.")
+
+
 def hit_rate(ranks: Tensor, k: int) -> float:
     """HR@K: share of users whose target ranks in the top K."""
     return (ranks.cpu() <= k).double().mean().item()
@@ -141,6 +205,27 @@ class Evaluation:
     aucs: Tensor | None  # (U,) float64 per-user AUC, None for sampled evaluation
     users: Tensor  # (U,) long, the user index of each row
     num_candidates: int  # items each target was ranked against (I, or 1 + sampled negatives)
+    targets: Tensor | None = None  # (U,) long, each user's target item id (full ranking only)
+    top_items: Tensor | None = None  # (U, TOP_LIST) long, each user's recommended item ids, best first (full ranking only)
+
+    def beyond_accuracy(self, item_counts: Tensor, k: int = 10) -> dict[str, float]:
+        """What the top-K lists look like beyond hitting the target (see :func:`coverage` and the two below).
+
+        Args:
+            item_counts: (I + 1,) training interactions per item id (entry ``PAD_ID`` ignored), e.g.
+                ``torch.from_numpy(split.train_item_counts())``.
+            k: the list length K (at most ``TOP_LIST``).
+
+        Returns:
+            ``{"coverage@K", "popularity percentile@K", "long-tail HR@K"}``.
+        """
+        if self.top_items is None or self.targets is None:
+            raise ValueError("beyond-accuracy metrics need a full-ranking evaluation (evaluate), not a sampled one.")
+        return {
+            f"coverage@{k}": coverage(self.top_items, k, self.num_candidates),
+            f"popularity percentile@{k}": popularity_percentile(self.top_items, k, item_counts),
+            f"long-tail HR@{k}": long_tail_hit_rate(self.ranks, self.targets, k, item_counts),
+        }
 
     def metrics(self, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
         """``{"HR@K": ..., "NDCG@K": ..., "MRR": ..., "AUC": ...}`` averaged over users."""
@@ -214,7 +299,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.
         ValueError: no batches, a batch without targets, or NaN scores (a ranking is undefined);
             infinite scores are ranked like any other (``+inf`` above everything finite).
     """
-    ranks, aucs, users = [], [], []
+    ranks, aucs, users, targets, top_items = [], [], [], [], []
     num_items = model.num_items
     with eval_mode(model.to(device)):
         for batch in batches:
@@ -227,12 +312,16 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.
             ranks.append(target_ranks(scores, batch.targets, batch.excluded).cpu())
             aucs.append(target_aucs(scores, batch.targets, batch.excluded).cpu())
             users.append(batch.users.cpu())
+            targets.append(batch.targets.cpu())
+            ranked = scores.masked_fill(exclusion_mask(batch.excluded, batch.targets, num_items), -math.inf)  # (B, I)
+            top_items.append((ranked.topk(min(TOP_LIST, num_items), dim=1).indices + 1).cpu())  # (B, TOP_LIST) ids
     if not ranks:
         raise ValueError(
             "evaluate got no batches: is any user evaluable (3 or more events)? evaluation_batches(split, stage) "
             "gives none otherwise."
         )
-    return Evaluation(torch.cat(ranks), torch.cat(aucs), torch.cat(users), num_items)
+    return Evaluation(torch.cat(ranks), torch.cat(aucs), torch.cat(users), num_items,
+                      targets=torch.cat(targets), top_items=torch.cat(top_items))
 
 
 def sample_negatives(

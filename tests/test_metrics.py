@@ -190,3 +190,44 @@ def test_score_default_and_score_all_default_agree():
         Neither(5).score_all(batch)
     with pytest.raises(NotImplementedError, match="score or score_all"):
         Neither(5).score(batch, torch.ones(2, 1, dtype=torch.long))
+
+
+# ---------------------------------------------------------------- beyond accuracy
+
+
+def test_coverage_popularity_percentile_and_long_tail_by_hand():
+    from course_lib.metrics import coverage, long_tail_hit_rate, long_tail_items, popularity_percentile
+
+    counts = torch.tensor([0, 50, 40, 30, 20, 10, 5, 5, 1, 0, 0])  # (I + 1,), I = 10; entry 0 is PAD
+    top = torch.tensor([[1, 2, 3], [1, 4, 9], [1, 2, 10]])  # three users' top 3
+    assert coverage(top, 2, 10) == pytest.approx(3 / 10)  # {1, 2, 4}
+    assert coverage(top, 3, 10) == pytest.approx(6 / 10)  # {1, 2, 3, 4, 9, 10}
+    # share of items with fewer interactions: item 1 -> 9/10, item 2 -> 8/10, item 4 -> 6/10
+    assert popularity_percentile(top, 2, counts) == pytest.approx((0.9 + 0.8 + 0.9 + 0.6 + 0.9 + 0.8) / 6)
+    tail = long_tail_items(counts)  # head = ceil(0.2 * 10) = 2 items: 1 and 2
+    assert tail.tolist() == [False, False, False] + [True] * 8
+    ranks, targets = torch.tensor([1, 15, 3, 2]), torch.tensor([1, 5, 9, 2])  # users 2 and 3 have tail targets
+    assert long_tail_hit_rate(ranks, targets, 10, counts) == pytest.approx(0.5)  # ranks 15 and 3
+    assert math.isnan(long_tail_hit_rate(ranks[[0, 3]], targets[[0, 3]], 10, counts))  # no tail target at all
+    ties = torch.tensor([0, 5, 5, 5, 1])  # I = 4, head = 1 item: the tie is broken by the lower id
+    assert long_tail_items(ties).tolist() == [False, False, True, True, True]
+    with pytest.raises(ValueError, match="K >= k"):
+        coverage(top, 4, 10)
+
+
+def test_evaluate_keeps_each_users_top_list_without_seen_items():
+    scores, targets, excluded = random_case(5, levels=1000)
+    for b in range(len(targets)):  # the course's data has no repeats: a target is never a seen item
+        excluded[b][excluded[b] == targets[b]] = PAD_ID
+    ev = evaluate(FixedScores(scores), [make_batch(scores, targets, excluded)])
+    assert ev.top_items.shape == (12, 20) and torch.equal(ev.targets, targets)
+    for b in range(len(targets)):
+        seen = set(excluded[b].tolist()) - {PAD_ID}
+        ranked = [i + 1 for i in scores[b].argsort(descending=True).tolist() if i + 1 not in seen]
+        best_scores = scores[b, torch.tensor(ranked[:20]) - 1]  # the 20 best unseen scores (ties in any order)
+        assert torch.equal(scores[b, ev.top_items[b] - 1], best_scores)
+        assert not seen & set(ev.top_items[b].tolist())
+    counts = torch.arange(31)
+    summary = ev.beyond_accuracy(counts, k=10)
+    assert summary["coverage@10"] == pytest.approx(ev.top_items[:, :10].unique().numel() / 30)
+    assert set(summary) == {"coverage@10", "popularity percentile@10", "long-tail HR@10"}

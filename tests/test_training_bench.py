@@ -31,14 +31,32 @@ def tiny_mf_settings(data, mode):
 def test_benchmark_table_on_shopworld(capsys, monkeypatch):
     entries = [BenchModel("Pop", popularity_settings, build_popularity), BenchModel("MF", tiny_mf_settings, build_mf)]
     monkeypatch.setattr(bench_table, "MODELS", entries)  # a small, fast MF so the smoke test stays quick
-    bench_table.main(["shopworld", "--models", "Pop", "MF"])
+    bench_table.main(["shopworld", "--models", "Pop", "MF", "--reference", "Pop"])
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("|")]
-    assert lines[0] == "| model | HR@10 | NDCG@10 | MRR | seconds | epochs |"
-    assert [line.split("|")[1].strip() for line in lines[2:]] == ["Pop", "MF"]
-    pop_hr = float(lines[2].split("|")[2])
-    assert 0.0 <= pop_hr <= 1.0
-    assert lines[3].split("|")[6].strip() == "2"  # MF trained its 2 epochs
+    assert lines[0] == ("| model | HR@10 | NDCG@10 | ΔNDCG@10 vs reference [95%] | MRR | coverage@10 | long-tail HR@10 "
+                        "| seconds | epochs |")
+    cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines[2:]]
+    assert [row[0] for row in cells] == ["Pop", "MF"]
+    assert 0.0 <= float(cells[0][1]) <= 1.0
+    assert cells[1][8] == "2"  # MF trained its 2 epochs
+    assert cells[0][3] == "(reference)"
+    mean, low, high = (float(x) for x in cells[1][3].replace("[", "").replace("]", "").replace(",", "").split())
+    assert low <= mean <= high
+    assert float(cells[1][2]) - float(cells[0][2]) == pytest.approx(mean, abs=2e-4)  # the mean difference of NDCG@10
+    data = load_dataset("shopworld")
+    longest_seen = max(int((b.seen != 0).sum(1).max()) for b in data.test)
+    assert float(cells[0][5]) <= (10 + longest_seen) / data.split.num_items, "Pop's lists come from its top items"
+    assert 0.0 <= float(cells[1][6]) <= 1.0
+
+
+def test_difference_column_is_a_dash_without_the_reference():
+    users = torch.arange(4)
+    per_user = {"MF": (users, torch.tensor([0.1, 0.2, 0.0, 0.5]))}
+    assert bench_table._difference(per_user, "MF", "SASRec") == "—"
+    per_user["SASRec"] = (users.flip(0), torch.zeros(4))
+    with pytest.raises(ValueError, match="different users"):
+        bench_table._difference(per_user, "MF", "SASRec")
 
 
 def test_unknown_model_is_named():

@@ -11,11 +11,14 @@ import torch
 from ..device import get_device
 from ..metrics import evaluate, hit_rate, ndcg, target_ranks
 from ..models.popularity import Popularity
+from ..stats import paired_difference
 from .data import DATASETS, load_dataset
 from .registry import MODELS
 from .settings import Mode
 
-COLUMNS = ("model", "HR@10", "NDCG@10", "MRR", "seconds", "epochs")
+REFERENCE = "SASRec"  # every model's NDCG@10 is compared, user by user, with this one's
+DIFFERENCE = "ΔNDCG@10 vs reference [95%]"
+COLUMNS = ("model", "HR@10", "NDCG@10", DIFFERENCE, "MRR", "coverage@10", "long-tail HR@10", "seconds", "epochs")
 
 
 def _cell(values: Sequence[float], digits: int) -> str:
@@ -31,8 +34,15 @@ def run_benchmark(
     mode: Mode = "notebook",
     seeds: Sequence[int] = (0,),
     device: torch.device | None = None,
+    reference: str = REFERENCE,
 ) -> list[dict[str, str]]:
-    """Train and test each model; return the table rows (also printed by :func:`main`)."""
+    """Train and test each model; return the table rows (also printed by :func:`main`).
+
+    With several seeds a cell shows mean ± sd over the seeds. The difference column is the mean
+    per-user NDCG@10 difference to ``reference`` (each user's NDCG@10 averaged over the seeds
+    first) with its 95% bootstrap interval over the test users (:mod:`course_lib.stats`); "—"
+    when ``reference`` is not among the models run.
+    """
     device = device or get_device()
     wanted = None if models is None else {x.lower() for x in models}
     chosen = [m for m in MODELS if wanted is None or m.name.lower() in wanted]
@@ -44,21 +54,39 @@ def run_benchmark(
                          f"{', '.join(f'{m.name}: {m.datasets}' for m in chosen if m.name in unfit)}).")
     chosen = [m for m in chosen if dataset in m.datasets]
     data = load_dataset(dataset)
-    rows = []
+    item_counts = torch.from_numpy(data.split.train_item_counts())  # (I + 1,) for the beyond-accuracy columns
+    rows, per_user = [], {}
     for entry in chosen:
-        runs = []
+        evaluations, runs = [], []
         for seed in seeds:
             run = entry.train(data, mode, seed, device)
-            runs.append((evaluate(run.model, run.test, device=device).metrics((10,)), run))
+            evaluations.append(evaluate(run.model, run.test, device=device))
+            runs.append(run)
+        metrics = [e.metrics((10,)) | e.beyond_accuracy(item_counts, 10) for e in evaluations]
+        per_user[entry.name] = (evaluations[0].users, torch.stack([e.per_user("NDCG@10") for e in evaluations]).mean(0))
         rows.append({
             "model": entry.name,
-            "HR@10": _cell([m["HR@10"] for m, _ in runs], 4),
-            "NDCG@10": _cell([m["NDCG@10"] for m, _ in runs], 4),
-            "MRR": _cell([m["MRR"] for m, _ in runs], 4),
-            "seconds": _cell([r.seconds for _, r in runs], 1),
-            "epochs": _cell([float(r.epochs) for _, r in runs], 0),
+            **{name: _cell([m[name] for m in metrics], 4) for name in ("HR@10", "NDCG@10", "MRR", "coverage@10")},
+            "long-tail HR@10": _cell([m["long-tail HR@10"] for m in metrics], 4),
+            "seconds": _cell([r.seconds for r in runs], 1),
+            "epochs": _cell([float(r.epochs) for r in runs], 0),
         })
+    for row in rows:
+        row[DIFFERENCE] = _difference(per_user, row["model"], reference)
     return rows
+
+
+def _difference(per_user: dict[str, tuple[torch.Tensor, torch.Tensor]], name: str, reference: str) -> str:
+    """The paired NDCG@10 difference of ``name`` to ``reference`` with its interval, as a table cell."""
+    if reference not in per_user:
+        return "—"
+    if name == reference:
+        return "(reference)"
+    (users, values), (reference_users, reference_values) = per_user[name], per_user[reference]
+    if not torch.equal(users, reference_users):
+        raise ValueError(f"{name} and {reference} were tested on different users; the paired difference needs the same.")
+    result = paired_difference(values, reference_values)
+    return f"{result.mean:+.4f} [{result.low:+.4f}, {result.high:+.4f}]"
 
 
 def format_table(rows: list[dict[str, str]]) -> str:
@@ -74,12 +102,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--models", nargs="+", help=f"subset of: {', '.join(m.name for m in MODELS)}")
     parser.add_argument("--mode", choices=["notebook", "full"], default="notebook")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--reference", default=REFERENCE, help=f"the model every other is compared with (default {REFERENCE})")
     args = parser.parse_args(argv)
     device = get_device()
-    rows = run_benchmark(args.dataset, models=args.models, mode=args.mode, seeds=args.seeds, device=device)
+    rows = run_benchmark(args.dataset, models=args.models, mode=args.mode, seeds=args.seeds, device=device,
+                         reference=args.reference)
     print(
         f"{args.dataset}, mode {args.mode}, device {device}, seeds {args.seeds}: temporal leave-one-out, "
-        "full ranking over all items, input history excluded, ties pessimistic; test users' metrics."
+        "full ranking over all items, input history excluded, ties pessimistic; test users' metrics. "
+        f"{DIFFERENCE}: mean per-user difference to {args.reference} with its 95% bootstrap interval over the "
+        "test users (— if it did not run); long tail = targets outside the 20% most-interacted items."
     )
     print(format_table(rows))
     if args.dataset == "ml100k" and (args.models is None or "pop" in {m.lower() for m in args.models}):
