@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
+import torch.nn.functional as F
 from factories import history_batch, random_split
 
 from course_lib import PAD_ID
@@ -313,3 +316,28 @@ def test_recency_training_reads_each_prefix_as_inference_will(seed):
             torch.testing.assert_close(weights[:, :, end, : end + 1], expected[:, :, 0])
             assert torch.all(weights[:, :, end, end + 1 :] == 0)
 
+
+
+@pytest.mark.parametrize("recency", [False, True])
+def test_softmax_objective_is_the_cross_entropy_of_every_prefix_over_the_catalogue(recency):
+    """DINConfig(objective="softmax"): each prefix's next item against all I items, from the plain score of that prefix."""
+    torch.manual_seed(11)
+    model = DIN(DINConfig(30, d_model=8, n_heads=2, dropout=0.0, recency=recency, max_len=12, objective="softmax")).eval()
+    batch = make_batch(11)
+    targets = torch.randint(1, 31, batch.history.shape, generator=torch.Generator().manual_seed(12))
+    seq_targets = torch.where(batch.history != PAD_ID, targets, PAD_ID)
+    window = dataclasses.replace(batch, seq_targets=seq_targets)
+    items = torch.arange(1, 31).expand(len(batch), -1)  # (B, I)
+    losses = []
+    with torch.no_grad():
+        for end in range(batch.history.shape[1]):
+            logits = model.score(history_batch(batch.history[:, : end + 1]), items)  # (B, I)
+            keep = seq_targets[:, end] != PAD_ID
+            losses.append(F.cross_entropy(logits[keep], seq_targets[keep, end] - 1, reduction="none"))
+        expected = torch.cat(losses).mean()
+        torch.testing.assert_close(model.loss(window), expected)
+
+
+def test_unknown_objective_is_named():
+    with pytest.raises(ValueError, match="objective must be 'bce' or 'softmax'"):
+        DINConfig(30, objective="hinge")

@@ -26,6 +26,10 @@ MODELS: list[BenchModel] = [
     BenchModel("DIN-mean", functools.partial(din_settings, pooling="mean"), build_din),  # one fixed user vector
     BenchModel("DIN", din_settings, build_din),  # target attention, no order information
     BenchModel("DIN+recency", functools.partial(din_settings, recency=True), build_din),  # + a recency vector on keys
+    # the same three trained like MF and SASRec: full-catalogue softmax instead of BCE on sampled negatives
+    BenchModel("DIN-mean-softmax", functools.partial(din_settings, pooling="mean", objective="softmax"), build_din),
+    BenchModel("DIN-softmax", functools.partial(din_settings, objective="softmax"), build_din),
+    BenchModel("DIN+recency-softmax", functools.partial(din_settings, recency=True, objective="softmax"), build_din),
     BenchModel("GRU", gru_settings, build_gru),
     BenchModel("SASRec", sasrec_settings, build_sasrec),
     BenchModel("BERT4Rec", bert4rec_settings, build_bert4rec),

@@ -71,6 +71,7 @@ from .base import (
 )
 
 Pooling = Literal["attention", "mean"]
+Objective = Literal["bce", "softmax"]
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,15 @@ class DINConfig:
     recency: bool = False  # add a learned "steps back from the newest slot" vector to each key (not in the paper)
     max_len: int = 50  # L, the longest history with a recency vector (only used when recency=True)
     score_chunk: int = 512  # candidates scored at once in `score_all` (bounds memory: B x chunk x L)
+    objective: Objective = "bce"  # "bce": the paper's CTR loss on sampled negatives; "softmax": full-catalogue cross-entropy
 
     def __post_init__(self) -> None:
         check_fields(self, sizes=("num_items", "d_model", "n_heads", "num_negatives", "max_len", "score_chunk"),
                      rates=("dropout",), scales=("init_std",))
         if self.pooling not in ("attention", "mean"):
             raise ValueError(f"DINConfig.pooling must be 'attention' or 'mean', got {self.pooling!r}.")
+        if self.objective not in ("bce", "softmax"):
+            raise ValueError(f"DINConfig.objective must be 'bce' or 'softmax', got {self.objective!r}.")
 
 
 class DIN(Recommender):
@@ -330,6 +334,9 @@ class DIN(Recommender):
     def loss(self, batch: Batch, *, generator: torch.Generator | None = None) -> Tensor:
         """Binary cross-entropy of positives (label 1) plus that of sampled negatives (label 0).
 
+        (With ``config.objective == "softmax"``: the full-catalogue cross-entropy instead, see
+        :meth:`_softmax_loss`; nothing is sampled.)
+
         ``loss = mean_pos -log sigmoid(s+) + mean_neg -log(1 - sigmoid(s-))``: the two classes
         weigh the same in total, however many negatives there are.
 
@@ -351,6 +358,8 @@ class DIN(Recommender):
         else:
             raise ValueError("DIN.loss needs batch.seq_targets (training windows) or batch.targets.")
         check_targets(positives[positives != PAD_ID], self.num_items, "DIN")
+        if self.config.objective == "softmax":
+            return self._softmax_loss(history, positives)
         batch_size, length = positives.shape
         negatives = self.sample_negatives((batch_size, self.config.num_negatives), generator).to(history.device)  # (B, K)
         candidates = torch.cat([positives, negatives], dim=1)  # (B, L + K): first L are the positives
@@ -366,6 +375,17 @@ class DIN(Recommender):
         return F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + F.binary_cross_entropy_with_logits(
             neg, torch.zeros_like(neg)
         )
+
+    def _softmax_loss(self, history: Tensor, positives: Tensor) -> Tensor:
+        """Cross-entropy of each prefix's next item against the whole catalogue (what MF and SASRec train on).
+
+        ``loss = mean over examples of -log softmax_c(s_l(c))[positive_l]`` with the logits of every item c
+        after every prefix l from :meth:`prefix_logits`. No negatives are sampled.
+        """
+        items = torch.arange(1, self.num_items + 1, device=history.device).expand(history.shape[0], -1)  # (B, I)
+        logits = self.prefix_logits(history, items).transpose(1, 2)  # (B, L, I): every item after every prefix
+        has_example = positives != PAD_ID  # (B, L)
+        return F.cross_entropy(logits[has_example], positives[has_example] - 1)
 
     @property
     def history_lookup(self) -> nn.Module:
