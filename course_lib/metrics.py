@@ -192,6 +192,17 @@ def ndcg(ranks: Tensor, k: int) -> float:
     return torch.where(ranks <= k, gains, torch.zeros_like(gains)).mean().item()
 
 
+def precision_recall_f1(ranks: Tensor, k: int) -> dict[str, float]:
+    """Precision@K, Recall@K and F1@K with one relevant item per user, averaged over users.
+
+    A top-K list holds K items and the user has one relevant item, so for each user
+    Precision@K = [r <= K] / K, Recall@K = [r <= K] and F1@K = 2PR / (P + R) = 2 [r <= K] / (K + 1):
+    all three are HR@K rescaled, and add nothing to it for ranking one target.
+    """
+    hit_rate_k = hit_rate(ranks, k)
+    return {f"Precision@{k}": hit_rate_k / k, f"Recall@{k}": hit_rate_k, f"F1@{k}": 2 * hit_rate_k / (k + 1)}
+
+
 def mrr(ranks: Tensor) -> float:
     """MRR: mean of 1 / rank (no cut-off)."""
     return (1.0 / ranks.cpu().double()).mean().item()

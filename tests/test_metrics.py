@@ -16,6 +16,7 @@ from course_lib.metrics import (
     evaluate,
     evaluate_sampled,
     exclusion_mask,
+    hit_rate,
     ndcg,
     sample_negatives,
     target_aucs,
@@ -231,3 +232,28 @@ def test_evaluate_keeps_each_users_top_list_without_seen_items():
     summary = ev.beyond_accuracy(counts, k=10)
     assert summary["coverage@10"] == pytest.approx(ev.top_items[:, :10].unique().numel() / 30)
     assert set(summary) == {"coverage@10", "popularity percentile@10", "long-tail HR@10"}
+
+
+def test_precision_recall_f1_with_one_target_are_hr_rescaled_and_match_scikit_learn():
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from course_lib.metrics import precision_recall_f1
+
+    scores, targets, excluded = random_case(7, levels=1000)
+    for b in range(len(targets)):
+        excluded[b][excluded[b] == targets[b]] = PAD_ID
+    ev = evaluate(FixedScores(scores), [make_batch(scores, targets, excluded)])
+    k = 5
+    per_user = {"Precision": [], "Recall": [], "F1": []}
+    for b in range(len(targets)):
+        recommended = np.zeros(30, dtype=int)
+        recommended[ev.top_items[b, :k].numpy() - 1] = 1  # the user's top-k list as 0/1 predictions
+        relevant = np.zeros(30, dtype=int)
+        relevant[int(targets[b]) - 1] = 1
+        per_user["Precision"].append(precision_score(relevant, recommended, zero_division=0))
+        per_user["Recall"].append(recall_score(relevant, recommended, zero_division=0))
+        per_user["F1"].append(f1_score(relevant, recommended, zero_division=0))
+    ours = precision_recall_f1(ev.ranks, k)
+    for name, values in per_user.items():
+        assert ours[f"{name}@{k}"] == pytest.approx(np.mean(values))
+    assert ours[f"Recall@{k}"] == pytest.approx(hit_rate(ev.ranks, k))
