@@ -232,11 +232,16 @@ class DIN(Recommender):
         mha = self.attention_layer
         keys, values = self._history_vectors(history)  # (B, L, D)
         cand = self.item_embedding(candidates)  # (B, N, D), or (N, D) if shared
-        v = mha.split_heads(mha.v_proj(values))  # (B, H, L, Dh)
-        w_out = mha.out_proj.weight.view(mha.d_model, mha.n_heads, mha.d_head)  # (D, H, Dh): W_O^h = w_out[:, h]
-        values_out = torch.einsum("bhld,ehd->bhle", v, w_out)  # (B, H, L, D): W_O^h v_hl
+        values_out = self._values_out(values)  # (B, H, L, D): W_O^h v_hl
         k = mha.split_heads(mha.k_proj(keys))  # (B, H, L, Dh)
         return self._queries(cand), k, values_out, cand
+
+    def _values_out(self, values: Tensor) -> Tensor:
+        """(B, H, L, D): each head's values projected through its columns of W_O, ``W_O^h v_hl``."""
+        mha = self.attention_layer
+        v = mha.split_heads(mha.v_proj(values))  # (B, H, L, Dh)
+        w_out = mha.out_proj.weight.view(mha.d_model, mha.n_heads, mha.d_head)  # (D, H, Dh): W_O^h = w_out[:, h]
+        return torch.einsum("bhld,ehd->bhle", v, w_out)
 
     def _output_bias(self, candidates: Tensor) -> Tensor:
         """(B, N) or (N,): ``b_O . e_c + b_c``, the part of the logit that does not read the history."""
@@ -305,12 +310,9 @@ class DIN(Recommender):
         Both exponentials are shifted by their maximum first (stable for any realistic score range,
         as in the plain path).
         """
-        mha = self.attention_layer
         content, by_distance = self._content_and_recency_scores(history, candidates)  # (B, H, N, L), (B|1, H, N, L)
         values = self.history_dropout(self.item_embedding(history))  # (B, L, D)
-        v = mha.split_heads(mha.v_proj(values))  # (B, H, L, Dh)
-        w_out = mha.out_proj.weight.view(mha.d_model, mha.n_heads, mha.d_head)  # (D, H, Dh)
-        values_out = torch.einsum("bhld,ehd->bhle", v, w_out)  # (B, H, L, D): W_O^h v_hl
+        values_out = self._values_out(values)  # (B, H, L, D): W_O^h v_hl
         gains = torch.einsum("bhle,bne->bhnl", values_out, self.item_embedding(candidates))  # (B, H, N, L) g_hcl
         real = padding_mask(history)  # (B, 1, 1, L)
         content = content.masked_fill(~real, torch.finfo(content.dtype).min)
