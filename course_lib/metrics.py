@@ -15,6 +15,17 @@ From the 1-based rank r of the target:
   (the usual AUC with one positive; equals scikit-learn's ``roc_auc_score`` on the
   continuous scores, never on hard 0/1 predictions).
 
+Repeat targets. When a user's target is also in their history (repeat consumption: a re-buy, a
+re-watch), removing the other seen items but ranking the target would leave it the only seen item
+in the list and give the answer away to any model that scores seen items high. :func:`evaluate`
+therefore chooses one rule for the whole evaluation (``repeats``):
+
+* ``"drop"`` (the default, for data without repeats such as MovieLens-100K and ShopWorld, where it
+  changes nothing): users whose target is a seen item are left out, counted in
+  :attr:`Evaluation.repeats_dropped` and announced by a warning;
+* ``"rank_seen"`` (for data where repeats are normal): nothing is removed for anyone; every item,
+  seen ones included, is ranked.
+
 Beyond accuracy (each user's top K after removing the history, from :attr:`Evaluation.top_items`):
 
 * coverage@K = share of the catalogue recommended to at least one user;
@@ -29,8 +40,10 @@ only to show, in notebook 06, how sampled metrics inflate numbers and can reorde
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -41,6 +54,8 @@ from .modes import eval_mode
 from .stats import Method, PairedDifference, paired_difference
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20)
+Repeats = Literal["drop", "rank_seen"]
+REPEAT_RULES: tuple[str, ...] = ("drop", "rank_seen")
 TOP_LIST = 20  # how many recommended items per user an evaluation keeps (coverage and popularity of the top K <= 20)
 
 
@@ -218,6 +233,7 @@ class Evaluation:
     num_candidates: int  # items each target was ranked against (I, or 1 + sampled negatives)
     targets: Tensor | None = None  # (U,) long, each user's target item id (full ranking only)
     top_items: Tensor | None = None  # (U, TOP_LIST) long, each user's recommended item ids, best first (full ranking only)
+    repeats_dropped: int = 0  # users left out because their target was a seen item (repeats="drop")
 
     def beyond_accuracy(self, item_counts: Tensor, k: int = 10) -> dict[str, float]:
         """What the top-K lists look like beyond hitting the target (see :func:`coverage` and the two below).
@@ -293,7 +309,9 @@ def compare(
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.device | str = "cpu") -> Evaluation:
+def evaluate(
+    model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.device | str = "cpu", repeats: Repeats = "drop"
+) -> Evaluation:
     """Full-ranking evaluation of any model with ``score_all(batch) -> (B, I)``.
 
     Args:
@@ -302,6 +320,9 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.
         batches: batches with ``targets`` (and ``seen``), e.g. from
             :func:`course_lib.data.evaluation_batches`.
         device: where to compute.
+        repeats: what to do with a user whose target is among their seen items (see the module
+            docstring): ``"drop"`` the user (counted in ``repeats_dropped``) or ``"rank_seen"``
+            (remove no seen item for anyone).
 
     Returns:
         An :class:`Evaluation`; ``.metrics()`` gives HR@K, NDCG@K, MRR and AUC.
@@ -310,29 +331,74 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], *, device: torch.
         ValueError: no batches, a batch without targets, or NaN scores (a ranking is undefined);
             infinite scores are ranked like any other (``+inf`` above everything finite).
     """
+    _check_repeats(repeats)
     ranks, aucs, users, targets, top_items = [], [], [], [], []
-    num_items = model.num_items
+    num_items, dropped, seen_any = model.num_items, 0, False
     with eval_mode(model.to(device)):
         for batch in batches:
             if batch.targets is None:
                 raise ValueError("evaluate needs batches with targets (see evaluation_batches).")
+            seen_any = True
+            batch, left_out = _apply_repeat_rule(batch, repeats)
+            dropped += left_out
+            if len(batch) == 0:
+                continue
             batch = batch.to(device)
+            excluded = None if repeats == "rank_seen" else batch.excluded
             scores = model.score_all(batch)  # (B, I)
             _check_scores(scores, num_items)
             scores = scores.float()
-            ranks.append(target_ranks(scores, batch.targets, batch.excluded).cpu())
-            aucs.append(target_aucs(scores, batch.targets, batch.excluded).cpu())
+            ranks.append(target_ranks(scores, batch.targets, excluded).cpu())
+            aucs.append(target_aucs(scores, batch.targets, excluded).cpu())
             users.append(batch.users.cpu())
             targets.append(batch.targets.cpu())
-            ranked = scores.masked_fill(exclusion_mask(batch.excluded, batch.targets, num_items), -math.inf)  # (B, I)
+            ranked = scores if excluded is None else scores.masked_fill(
+                exclusion_mask(excluded, batch.targets, num_items), -math.inf)  # (B, I)
             top_items.append((ranked.topk(min(TOP_LIST, num_items), dim=1).indices + 1).cpu())  # (B, TOP_LIST) ids
-    if not ranks:
+    if not seen_any:
         raise ValueError(
             "evaluate got no batches: is any user evaluable (3 or more events)? evaluation_batches(split, stage) "
             "gives none otherwise."
         )
+    if not ranks:
+        raise ValueError(
+            f"every one of the {dropped} users has a target among their seen items (repeat consumption), and "
+            "repeats='drop' leaves them all out. Evaluate with repeats='rank_seen' to rank seen items too."
+        )
+    _warn_dropped(dropped)
     return Evaluation(torch.cat(ranks), torch.cat(aucs), torch.cat(users), num_items,
-                      targets=torch.cat(targets), top_items=torch.cat(top_items))
+                      targets=torch.cat(targets), top_items=torch.cat(top_items), repeats_dropped=dropped)
+
+
+def _check_repeats(repeats: str) -> None:
+    if repeats not in REPEAT_RULES:
+        raise ValueError(f"repeats must be one of {REPEAT_RULES}, got {repeats!r}.")
+
+
+def repeat_targets(batch: Batch) -> Tensor:
+    """(B,) bool: True where the user's target is also one of their seen items (a repeat)."""
+    return (batch.excluded == batch.targets[:, None]).any(dim=1)
+
+
+def _apply_repeat_rule(batch: Batch, repeats: str) -> tuple[Batch, int]:
+    """The batch without the users ``repeats="drop"`` leaves out, and how many were left out."""
+    if repeats != "drop":
+        return batch, 0
+    keep = ~repeat_targets(batch)
+    if bool(keep.all()):
+        return batch, 0
+    rows = {field.name: getattr(batch, field.name)[keep] for field in fields(batch)
+            if isinstance(getattr(batch, field.name), Tensor) and getattr(batch, field.name).shape[:1] == keep.shape}
+    return replace(batch, **rows), int((~keep).sum())
+
+
+def _warn_dropped(dropped: int) -> None:
+    if dropped:
+        warnings.warn(
+            f"{dropped} users' targets are items they had already seen (repeat consumption); they are left out "
+            "of this evaluation (repeats='drop'). Pass repeats='rank_seen' to rank seen items for everyone.",
+            stacklevel=3,
+        )
 
 
 def sample_negatives(
@@ -367,6 +433,7 @@ def evaluate_sampled(
     num_negatives: int = 100,
     generator: torch.Generator,
     device: torch.device | str = "cpu",
+    repeats: Repeats = "drop",
 ) -> Evaluation:
     """Rank each target among ``num_negatives`` uniformly sampled unseen items (biased; for teaching).
 
@@ -379,14 +446,25 @@ def evaluate_sampled(
         num_negatives: negatives per user (the common choice is 100).
         generator: a CPU ``torch.Generator``, so the sample is repeatable.
         device: where to compute.
+        repeats: users whose target is a seen item are left out (``"drop"``) or seen items may be
+            drawn as negatives (``"rank_seen"``), as in :func:`evaluate`.
     """
-    ranks, users = [], []
+    _check_repeats(repeats)
+    ranks, users, dropped = [], [], 0
     with eval_mode(model.to(device)):
         for batch in batches:
-            negatives = sample_negatives(batch.excluded, batch.targets, model.num_items, num_negatives, generator)
+            batch, left_out = _apply_repeat_rule(batch, repeats)
+            dropped += left_out
+            if len(batch) == 0:
+                continue
+            excluded = batch.excluded if repeats == "drop" else torch.zeros_like(batch.excluded[:, :1])
+            negatives = sample_negatives(excluded, batch.targets, model.num_items, num_negatives, generator)
             candidates = torch.cat([batch.targets[:, None], negatives], dim=1)  # (B, N)
             scores = model.score(batch.to(device), candidates.to(device)).float().cpu()  # (B, N)
             ranks.append((scores >= scores[:, :1]).sum(1))
             users.append(batch.users)
-    return Evaluation(torch.cat(ranks), None, torch.cat(users), num_negatives + 1)
+    if not ranks:
+        raise ValueError("evaluate_sampled got no user to rank (no batches, or every target a seen item with repeats='drop').")
+    _warn_dropped(dropped)
+    return Evaluation(torch.cat(ranks), None, torch.cat(users), num_negatives + 1, repeats_dropped=dropped)
 

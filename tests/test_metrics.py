@@ -141,9 +141,58 @@ def test_evaluate_uses_score_all_and_the_same_rules():
     scores, targets, excluded = random_case(3)
     model = FixedScores(scores)
     batch = make_batch(scores, targets, excluded)
-    ev = evaluate(model, [batch])
-    assert torch.equal(ev.ranks, target_ranks(scores, targets, excluded))
+    repeat = (excluded == targets[:, None]).any(1)
+    assert repeat.sum() == 1  # this case has one user whose target is a seen item
+    with pytest.warns(UserWarning, match="1 users' targets are items they had already seen"):
+        ev = evaluate(model, [batch])
+    keep = ~repeat
+    assert torch.equal(ev.ranks, target_ranks(scores, targets, excluded)[keep])
+    assert torch.equal(ev.users, batch.users[keep]) and ev.repeats_dropped == 1
     assert model.training  # mode restored
+
+
+def repeat_case():
+    """Three users, five items; user 1's target (item 2) is also in their history."""
+    scores = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0]] * 3)  # every user: item 1 best, item 5 worst
+    targets = torch.tensor([3, 2, 4])
+    seen = torch.tensor([[1, 0], [1, 2], [5, 0]])
+    return scores, targets, seen
+
+
+def test_a_repeat_target_is_dropped_by_default_so_the_history_cannot_give_it_away():
+    scores, targets, seen = repeat_case()
+    model = FixedScores(scores)
+    with pytest.warns(UserWarning, match="repeats='rank_seen'"):
+        ev = evaluate(model, [make_batch(scores, targets, seen)])
+    assert ev.users.tolist() == [0, 2] and ev.repeats_dropped == 1
+    assert ev.ranks.tolist() == [2, 4]  # user 0: item 1 removed, 2 above 3; user 2: 1, 2, 3 above 4
+    # the old rule ranked user 1's target among its unseen items only: item 1 removed, target first
+    assert target_ranks(scores, targets, seen)[1] == 1
+
+
+def test_rank_seen_removes_nothing_for_anyone():
+    scores, targets, seen = repeat_case()
+    ev = evaluate(FixedScores(scores), [make_batch(scores, targets, seen)], repeats="rank_seen")
+    assert ev.repeats_dropped == 0 and ev.ranks.tolist() == [3, 2, 4]  # ranks over all five items
+    assert ev.top_items[:, 0].tolist() == [1, 1, 1]  # a seen item may be recommended
+    assert torch.equal(ev.ranks, target_ranks(scores, targets, None))
+
+
+def test_without_repeats_both_rules_agree_with_the_plain_rule_and_nothing_is_dropped():
+    scores, targets, seen = repeat_case()
+    seen = torch.tensor([[1, 0], [1, 0], [5, 0]])  # no repeat now
+    ev = evaluate(FixedScores(scores), [make_batch(scores, targets, seen)])
+    assert ev.repeats_dropped == 0 and torch.equal(ev.ranks, target_ranks(scores, targets, seen))
+
+
+def test_repeat_rules_are_named_and_every_user_dropped_is_an_error():
+    scores, targets, seen = repeat_case()
+    batch = make_batch(scores, targets, seen)
+    with pytest.raises(ValueError, match="repeats must be one of"):
+        evaluate(FixedScores(scores), [batch], repeats="keep")
+    all_repeat = make_batch(scores, targets, torch.stack([targets, targets], 1))
+    with pytest.raises(ValueError, match="repeats='rank_seen'"):
+        evaluate(FixedScores(scores), [all_repeat])
 
 
 def test_evaluate_rejects_wrong_width():
