@@ -31,6 +31,7 @@ from course_lib.data.time_buckets import TimeBucketConfig, log_time_buckets
 from course_lib.exercises import core
 from course_lib.exercises.capstone import check_explanation_share
 from course_lib.exercises.evaluation import check_ndcg_at_k, check_pessimistic_rank
+from course_lib.exercises.interests import found_interests_reference
 from course_lib.exercises.multi_head import genre_only_reference
 from course_lib.exercises.scale import check_kv_cache_bytes
 from course_lib.explain import mass_on_truth
@@ -174,11 +175,13 @@ CORRECT = {  # a right answer for every function checker, mostly the library's o
     "check_longest_history": lambda budget, heads, batch: math.isqrt(budget // (4 * heads * batch)),
     "check_wrong_view_source": lambda h, l, e, n, heads, dh: divmod((h * n + l) * dh + e, heads * dh),
     "check_newest_positions": lambda x, table: x + table[: x.shape[1]].flip(0),
+    "check_choose_and_report": lambda valid, test: (int(np.nanargmax(valid)), test[int(np.nanargmax(valid))]),
+    "check_found_interests": found_interests_reference,
 }
 
 
 def test_the_list_of_checkers_is_complete():
-    assert len(CHECKERS) == 33
+    assert len(CHECKERS) == 35
     assert sorted(CORRECT) == [checker.__name__ for checker in CHECKERS]
 
 
