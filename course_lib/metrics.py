@@ -2,7 +2,7 @@
 
 For each user the model scores every item (``score_all(batch) -> (B, I)``; column
 ``c`` is item id ``c + 1``). Items in the user's input history are removed from the
-ranking (the target itself is always ranked). Ties are counted pessimistically: a target
+ranking (the target itself is always ranked; see "Repeat targets" below). Ties are counted pessimistically: a target
 tied with k other items ranks below all of them, so a model that gives every item the
 same score ranks the target last, not first.
 
