@@ -2,7 +2,9 @@
 
 * :func:`check_next_item_loss` - the full-catalogue cross-entropy at every position of a
   window, with the padding positions left out;
-* :func:`check_attention_by_distance` - the recency profile of causal attention.
+* :func:`check_attention_by_distance` - the recency profile of causal attention;
+* :func:`check_paired_verdict` - a judgement: is the difference between two models on the same
+  users real? Checked on cases where comparing means, or two separate intervals, decides wrongly.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 from ..attention import causal_mask, masked_softmax, padding_mask
 from ..constants import PAD_ID
 from ..models.sasrec import attention_by_distance
-from .core import Mismatch, answered, call, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, forbid, report, run_check
 
 
 def _loss_case(seed: int, *, batch: int = 3, length: int = 6, items: int = 9, dim: int = 4):
@@ -93,3 +95,54 @@ def check_attention_by_distance(student: Callable[[torch.Tensor, torch.Tensor], 
             )
 
     report(run_check("Exercise 2 (attention by distance)", trial, "It matches course_lib.models.attention_by_distance."))
+
+
+# Exercise 3: is a difference between two models real? -----------------------------------------
+
+_VERDICTS = ("a", "b", "tie")
+
+
+def _users_differ(seed: int, users: int, shift: float, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-user scores of two models that share each user's difficulty: ``a - b`` has mean exactly ``shift``."""
+    g = torch.Generator().manual_seed(seed)
+    difficulty = torch.rand(users, generator=g, dtype=torch.float64) ** 2  # (U,) easy and hard users, shared
+    d = noise * torch.randn(users, generator=g, dtype=torch.float64)  # (U,) per-user difference
+    d = d - d.mean() + shift  # its mean is exactly `shift`
+    return difficulty + d / 2, difficulty - d / 2
+
+
+def _paired_cases() -> list[tuple[str, torch.Tensor, torch.Tensor, str]]:
+    """(name, a, b, right verdict); the first two are where the naive rules fail."""
+    return [
+        ("unpaired intervals overlap, the paired one lies above 0", *_users_differ(31, 400, 0.02, 0.03), "a"),
+        ("mean difference is positive, the paired interval covers 0", *_users_differ(32, 400, 0.006, 0.25), "tie"),
+        ("b is better, unpaired intervals overlap", *_users_differ(33, 300, -0.015, 0.04), "b"),
+        ("the same model twice", *(lambda x: (x, x.clone()))(_users_differ(34, 200, 0.0, 0.1)[0]), "tie"),
+    ]
+
+
+def check_paired_verdict(verdict: Callable[[torch.Tensor, torch.Tensor], str]) -> None:
+    """Check ``verdict(a (U,), b (U,)) -> "a" | "b" | "tie"``: the paired 95% interval of ``mean(a - b)`` decides."""
+
+    def trial() -> None:
+        answered(verdict, "verdict")
+        forbid(verdict, ("compare", "paired_difference", "ttest_rel"),
+               "compute the interval from the per-user differences d = a - b yourself.")
+        for name, a, b, right in _paired_cases():
+            got = call(verdict, a.clone(), b.clone())
+            if not isinstance(got, str) or got not in _VERDICTS:
+                raise Mismatch(f'return one of the strings "a", "b" or "tie", got {got!r:.60}.')
+            if got == right:
+                continue
+            if right == "a" and got == "tie":
+                raise Mismatch(f"case '{name}': you called it a tie. Two separate intervals (one per model, or one for the "
+                               "difference of two independent means) carry the spread *between users*, which both models "
+                               "share; pair them: d = a - b per user, interval mean(d) ± 1.96 · std(d) / sqrt(U).")
+            if right == "tie" and got == "a":
+                raise Mismatch(f"case '{name}': a positive mean difference is not enough; it must be larger than its noise. "
+                               "Say 'tie' unless the paired 95% interval mean(d) ± 1.96 · std(d) / sqrt(U) excludes 0.")
+            raise Mismatch(f"case '{name}': expected {right!r}, got {got!r}. 'a' when the whole paired interval of "
+                           "mean(a - b) lies above 0, 'b' when it lies below 0, 'tie' when it contains 0.")
+
+    report(run_check("Exercise 3 (is the difference real?)", trial,
+                     "The paired interval sees differences that two separate intervals hide, and refuses ones that a mean invents."))
