@@ -29,6 +29,7 @@ from course_lib import PAD_ID
 from course_lib.attention import masked_softmax
 from course_lib.data.time_buckets import TimeBucketConfig, log_time_buckets
 from course_lib.exercises import core
+from course_lib.exercises.bert4rec import sees_own_target_reference
 from course_lib.exercises.capstone import check_explanation_share
 from course_lib.exercises.evaluation import check_ndcg_at_k, check_pessimistic_rank
 from course_lib.exercises.interests import found_interests_reference
@@ -42,7 +43,7 @@ from course_lib.text_encoder import mean_pool
 
 
 def function_checkers() -> list:
-    """Every ``check_*`` in course_lib.exercises whose answer is a function (31 of the 32)."""
+    """Every ``check_*`` in course_lib.exercises whose answer is a function (all but check_kv_cache_bytes)."""
     found = []
     for module_info in pkgutil.iter_modules(exercises.__path__):
         module = importlib.import_module(f"{exercises.__name__}.{module_info.name}")
@@ -140,6 +141,12 @@ def _winning_stretch(users, items, item):
     return torch.where(own > 0, others.amax(dim=1) / own, torch.full_like(own, math.inf))
 
 
+def _bootstrap(a, b, n_resamples, generator):
+    diff = a - b
+    means = diff[torch.randint(diff.numel(), (n_resamples, diff.numel()), generator=generator)].mean(1)
+    return tuple(torch.quantile(means, torch.tensor([0.025, 0.975], dtype=means.dtype)).tolist())
+
+
 CORRECT = {  # a right answer for every function checker, mostly the library's own function
     "check_append_mask_token": append_mask_token,
     "check_attention_by_distance": lambda weights, history: attention_by_distance(weights, history)[0],
@@ -177,11 +184,14 @@ CORRECT = {  # a right answer for every function checker, mostly the library's o
     "check_newest_positions": lambda x, table: x + table[: x.shape[1]].flip(0),
     "check_choose_and_report": lambda valid, test: (int(np.nanargmax(valid)), test[int(np.nanargmax(valid))]),
     "check_found_interests": found_interests_reference,
+    "check_is_real_improvement": lambda a, b: bool((d := a - b).mean() - 1.96 * d.std() / math.sqrt(d.numel()) > 0),
+    "check_paired_bootstrap": _bootstrap,
+    "check_sees_own_target": sees_own_target_reference,
 }
 
 
 def test_the_list_of_checkers_is_complete():
-    assert len(CHECKERS) == 35
+    assert len(CHECKERS) == 38
     assert sorted(CORRECT) == [checker.__name__ for checker in CHECKERS]
 
 

@@ -19,11 +19,11 @@ from course_lib.models.din import DIN, DINConfig
 
 def make_model(
     seed: int, *, items: int = 30, d_model: int = 8, n_heads: int = 1, pooling: str = "attention", recency: bool = False,
-    score_chunk: int = 512,
+    score_chunk: int = 512, weights: str = "softmax",
 ) -> DIN:
     torch.manual_seed(seed)
     config = DINConfig(items, d_model=d_model, n_heads=n_heads, pooling=pooling, num_negatives=5, dropout=0.0, recency=recency,
-                       max_len=12, score_chunk=score_chunk)
+                       max_len=12, score_chunk=score_chunk, weights=weights)
     model = DIN(config)
     with torch.no_grad():  # larger, random weights everywhere, so that every term matters
         model.item_embedding.weight[1:].normal_()
@@ -31,6 +31,8 @@ def make_model(
         model.attention_layer.out_proj.bias.normal_()
         if recency:
             model.recency.embedding.weight.normal_()
+        if model.pool_query is not None:
+            model.pool_query.normal_()
     return model.eval()
 
 
@@ -318,11 +320,12 @@ def test_recency_training_reads_each_prefix_as_inference_will(seed):
 
 
 
-@pytest.mark.parametrize("recency", [False, True])
-def test_softmax_objective_is_the_cross_entropy_of_every_prefix_over_the_catalogue(recency):
+@pytest.mark.parametrize("options", [dict(recency=False), dict(recency=True), dict(pooling="mean", recency=True),
+                                     dict(weights="unnormalised")])
+def test_softmax_objective_is_the_cross_entropy_of_every_prefix_over_the_catalogue(options):
     """DINConfig(objective="softmax"): each prefix's next item against all I items, from the plain score of that prefix."""
     torch.manual_seed(11)
-    model = DIN(DINConfig(30, d_model=8, n_heads=2, dropout=0.0, recency=recency, max_len=12, objective="softmax")).eval()
+    model = DIN(DINConfig(30, d_model=8, n_heads=2, dropout=0.0, max_len=12, objective="softmax", **options)).eval()
     batch = make_batch(11)
     targets = torch.randint(1, 31, batch.history.shape, generator=torch.Generator().manual_seed(12))
     seq_targets = torch.where(batch.history != PAD_ID, targets, PAD_ID)
@@ -341,3 +344,134 @@ def test_softmax_objective_is_the_cross_entropy_of_every_prefix_over_the_catalog
 def test_unknown_objective_is_named():
     with pytest.raises(ValueError, match="objective must be 'bce' or 'softmax'"):
         DINConfig(30, objective="hinge")
+
+
+# ---------------------------------------------------------------- the paper's unnormalised weights
+
+
+@pytest.mark.parametrize("seed,n_heads", [(0, 1), (1, 2)])
+def test_unnormalised_weights_are_one_sigmoid_per_item_and_score_by_the_definition(seed, n_heads):
+    """weights="unnormalised": w_cl = sigmoid(q_c . k_l / sqrt(Dh)) on real items, 0 on padding, no sum to 1."""
+    model = make_model(seed, n_heads=n_heads, weights="unnormalised")
+    batch = make_batch(seed)
+    items = torch.randint(1, 31, (len(batch), 6), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        weights = model.attention(batch, items).target  # (B, H, N, L)
+        real = (batch.history != PAD_ID)[:, None, None, :]
+        expected = torch.sigmoid(model.target_scores(batch.history, items)) * real
+        torch.testing.assert_close(weights, expected)
+        assert not torch.allclose(weights[2].sum(-1), torch.ones(n_heads, 6)), "the weights no longer sum to 1"
+        assert torch.all(weights.sum(-1) <= real.sum(-1)) and torch.all(weights.sum(-1) > 0)  # a soft count in (0, L_real]
+        mha, embed = model.attention_layer, model.item_embedding
+        v = mha.split_heads(mha.v_proj(embed(batch.history)))  # (B, H, L, Dh)
+        users = mha.out_proj((weights @ v).transpose(1, 2).flatten(2))  # (B, N, D): W_O sum_l w_cl v_l
+        by_hand = (users * embed(items)).sum(-1) + model.item_bias[items]
+        torch.testing.assert_close(model.score(batch, items), by_hand)
+
+
+@pytest.mark.parametrize("pooling", ["attention", "mean"])
+def test_unnormalised_speed_paths_equal_the_plain_score(pooling):
+    model = make_model(2, n_heads=2, pooling=pooling, weights="unnormalised", score_chunk=7)
+    batch = make_batch(2)
+    everything = torch.arange(1, 31).expand(len(batch), -1)
+    items = torch.randint(1, 31, (len(batch), 5), generator=torch.Generator().manual_seed(2))
+    candidates = torch.randint(1, 31, batch.history.shape, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(model.score_all(batch), model.score(batch, everything))
+        prefix = model.prefix_logits(batch.history, items)  # (B, N, L)
+        weights = model.prefix_weights(batch.history, candidates)  # (B, H, L, L)
+        for end in range(batch.history.shape[1]):
+            cut = history_batch(batch.history[:, : end + 1])
+            torch.testing.assert_close(prefix[..., end], model.score(cut, items))
+            _, expected = model.target_attention(cut.history, candidates[:, end : end + 1])
+            torch.testing.assert_close(weights[:, :, end, : end + 1], expected[:, :, 0])
+            assert torch.all(weights[:, :, end, end + 1 :] == 0)
+
+
+def test_unnormalised_mean_pooling_is_half_the_sum_of_the_history():
+    """With equal (zero) scores every sigmoid weight is 1/2: sum pooling, one vector for every candidate."""
+    model = make_model(4, pooling="mean", weights="unnormalised")
+    batch = make_batch(4)
+    items = torch.randint(1, 31, (len(batch), 5))
+    with torch.no_grad():
+        weights = model.attention(batch, items).target
+    torch.testing.assert_close(weights, 0.5 * (batch.history != PAD_ID).float()[:, None, None, :].expand_as(weights))
+
+
+def test_unnormalised_weights_with_recency_are_refused_and_unknown_weights_named():
+    with pytest.raises(ValueError, match="recency"):
+        DINConfig(30, weights="unnormalised", recency=True)
+    with pytest.raises(ValueError, match="weights must be 'softmax' or 'unnormalised'"):
+        DINConfig(30, weights="sparsemax")
+
+
+def test_the_sum_of_unnormalised_weights_grows_with_matching_history_items():
+    """The paper's argument: without the softmax, a history with more items like the candidate gives a larger sum."""
+    model = make_model(5, weights="unnormalised")
+    with torch.no_grad():
+        model.attention_layer.q_proj.weight.copy_(torch.eye(8))
+        model.attention_layer.k_proj.weight.copy_(torch.eye(8))
+        model.attention_layer.q_proj.bias.zero_()
+        model.attention_layer.k_proj.bias.zero_()
+        model.item_embedding.weight[7] = 3 * model.item_embedding.weight[7] / model.item_embedding.weight[7].norm()
+        model.item_embedding.weight[1] = model.item_embedding.weight[7]  # item 1 looks exactly like the candidate
+    few = history_batch(torch.tensor([[3, 4, 5, 1]]))
+    many = history_batch(torch.tensor([[1, 1, 5, 1]]))
+    softmax_model = make_model(5)
+    softmax_model.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        sum_few = model.attention(few, torch.tensor([[7]])).target.sum()
+        sum_many = model.attention(many, torch.tensor([[7]])).target.sum()
+        assert sum_many > sum_few + 1.0  # two more matching items: about two more in the soft count
+        for batch in (few, many):  # the softmax hides it: every history's weights sum to 1
+            torch.testing.assert_close(softmax_model.attention(batch, torch.tensor([[7]])).target.sum(), torch.tensor(1.0))
+
+
+# ---------------------------------------------------------------- the mean twin of DIN+recency
+
+
+def test_mean_twin_with_recency_gives_every_candidate_the_same_recency_weights():
+    """pooling="mean", recency=True: weights depend on steps back only (one vector per user), order matters."""
+    model = make_model(6, n_heads=2, pooling="mean", recency=True, score_chunk=7)
+    batch = make_batch(6)
+    items = torch.randint(1, 31, (len(batch), 5), generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        weights = model.attention(batch, items).target  # (B, H, N, L)
+        torch.testing.assert_close(weights, weights[:, :, :1].expand_as(weights))  # the same for every candidate
+        torch.testing.assert_close(weights.sum(-1), torch.ones_like(weights.sum(-1)))
+        assert not torch.allclose(weights[3, 0, 0], torch.full_like(weights[3, 0, 0], 1 / 7))  # not uniform
+        same_items = history_batch(batch.history.clone())
+        same_items.history[3] = batch.history[2]  # two users with one history: equal weights (content plays no part)
+        w = model.attention(same_items, items).target
+        torch.testing.assert_close(w[3], w[2])
+        other_content = history_batch(torch.where(batch.history != PAD_ID, (batch.history % 30) + 1, PAD_ID))
+        torch.testing.assert_close(model.attention(other_content, items).target, weights)  # only positions matter
+        torch.testing.assert_close(model.score_all(batch), model.score(batch, torch.arange(1, 31).expand(len(batch), -1)))
+        flipped = history_batch(torch.stack([torch.cat([h[h == PAD_ID], h[h != PAD_ID].flip(0)]) for h in batch.history]))
+        assert not torch.allclose(model.score_all(flipped)[3], model.score_all(batch)[3])
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in make_model(6, n_heads=2, recency=True).parameters()) + 8
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mean_twin_with_recency_trains_on_each_prefix_as_inference_reads_it(seed):
+    model, batch = make_model(seed, n_heads=2, pooling="mean", recency=True), make_batch(seed)
+    items = torch.randint(1, 31, (len(batch), 5), generator=torch.Generator().manual_seed(seed))
+    candidates = torch.randint(1, 31, batch.history.shape, generator=torch.Generator().manual_seed(seed + 1))
+    with torch.no_grad():
+        prefix = model.prefix_logits(batch.history, items)
+        weights = model.prefix_weights(batch.history, candidates)
+        for end in range(batch.history.shape[1]):
+            alone = history_batch(batch.history[:, : end + 1])
+            torch.testing.assert_close(prefix[..., end], model.score(alone, items))
+            _, expected = model.target_attention(alone.history, candidates[:, end : end + 1])
+            torch.testing.assert_close(weights[:, :, end, : end + 1], expected[:, :, 0])
+
+
+@pytest.mark.parametrize("options", [dict(), dict(recency=True), dict(pooling="mean", recency=True), dict(weights="unnormalised")])
+def test_shared_candidates_give_the_same_prefix_logits_as_per_user_candidates(options):
+    """prefix_logits with (N,) ids shared by every user (the softmax objective's catalogue) = the same ids per user."""
+    model, batch = make_model(7, n_heads=2, **options), make_batch(7)
+    items = torch.randint(1, 31, (6,), generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        shared = model.prefix_logits(batch.history, items)  # (B, N, L)
+        torch.testing.assert_close(shared, model.prefix_logits(batch.history, items.expand(len(batch), -1)))

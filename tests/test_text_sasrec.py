@@ -11,7 +11,7 @@ from course_lib import PAD_ID, set_seed
 from course_lib.data import training_windows
 from course_lib.data.batch import Batch
 from course_lib.data.cold_start import chance_metrics, cold_start_batches, hold_out_items
-from course_lib.metrics import evaluate, hit_rate, ndcg
+from course_lib.metrics import evaluate, hit_rate, ndcg, repeat_targets
 from course_lib.models import SASRec, SASRecConfig
 from course_lib.models.candidate_subset import CandidateSubset
 from course_lib.models.item_encoders import IdEmbedding, TextItemEncoder, TextItemEncoderConfig, lookup, make_item_encoder
@@ -214,7 +214,9 @@ def test_chance_metrics_by_hand():
     assert chance_metrics([batch], 6, candidates=[3, 5], k=1)["HR@1"] == pytest.approx(1 / 2)
 
 
-def test_chance_metrics_match_random_scores_on_average():
+@pytest.mark.filterwarnings("ignore:.*repeat consumption")  # this random split has repeat targets, on purpose
+@pytest.mark.parametrize("repeats", ["drop", "rank_seen"])
+def test_chance_metrics_match_random_scores_on_average(repeats):
     split = synthetic_split(0)
     cold = hold_out_items(split, 0.3, seed=0)
     batches = cold_start_batches(cold, "test", targets="all", max_len=6)
@@ -229,8 +231,9 @@ def test_chance_metrics_match_random_scores_on_average():
         def score_all(self, batch):
             return torch.rand(len(batch), self.num_items, generator=self.g)
 
-    hits = [hit_rate(evaluate(RandomScores(s), batches).ranks, 10) for s in range(200)]
-    assert np.mean(hits) == pytest.approx(chance_metrics(batches, split.num_items)["HR@10"], abs=0.02)
+    assert sum(int(repeat_targets(batch).sum()) for batch in batches) > 0  # both rules are exercised
+    hits = [hit_rate(evaluate(RandomScores(s), batches, repeats=repeats).ranks, 10) for s in range(200)]
+    assert np.mean(hits) == pytest.approx(chance_metrics(batches, split.num_items, repeats=repeats)["HR@10"], abs=0.02)
 
 
 def test_candidate_subset_ranks_only_the_subset():

@@ -30,6 +30,10 @@ MODELS: list[BenchModel] = [
     BenchModel("DIN-mean-softmax", functools.partial(din_settings, pooling="mean", objective="softmax"), build_din),
     BenchModel("DIN-softmax", functools.partial(din_settings, objective="softmax"), build_din),
     BenchModel("DIN+recency-softmax", functools.partial(din_settings, recency=True, objective="softmax"), build_din),
+    # the fair twin of DIN+recency (the same recency vectors, one weight vector for every candidate), and the paper's weights
+    BenchModel("DIN-mean+recency-softmax", functools.partial(din_settings, pooling="mean", recency=True, objective="softmax"),
+               build_din),
+    BenchModel("DIN-unnormalised-softmax", functools.partial(din_settings, weights="unnormalised", objective="softmax"), build_din),
     BenchModel("GRU", gru_settings, build_gru),
     BenchModel("SASRec", sasrec_settings, build_sasrec),
     BenchModel("BERT4Rec", bert4rec_settings, build_bert4rec),

@@ -160,7 +160,8 @@ def cold_start_batches(
 
 
 def chance_metrics(
-    batches: Iterable[Batch], num_items: int, *, candidates: Sequence[int] | np.ndarray | None = None, k: int = 10
+    batches: Iterable[Batch], num_items: int, *, candidates: Sequence[int] | np.ndarray | None = None, k: int = 10,
+    repeats: str = "drop",
 ) -> dict[str, float]:
     """Expected HR@K and NDCG@K of a uniformly random ranking, under the course's evaluation.
 
@@ -174,10 +175,14 @@ def chance_metrics(
         num_items: I.
         candidates: item ids ranked (default: the whole catalogue 1..I).
         k: the cut-off K.
+        repeats: the rule of :func:`course_lib.metrics.evaluate` for a user whose target is a seen item:
+            ``"drop"`` leaves that user out, ``"rank_seen"`` removes no seen item for anyone.
 
     Returns:
         ``{"HR@K": ..., "NDCG@K": ...}`` averaged over users.
     """
+    if repeats not in ("drop", "rank_seen"):
+        raise ValueError(f"repeats must be 'drop' or 'rank_seen', got {repeats!r}.")
     pool = np.zeros(num_items + 1, dtype=bool)
     pool[1:] = True if candidates is None else False
     if candidates is not None:
@@ -186,11 +191,16 @@ def chance_metrics(
     hits, ndcgs = [], []
     for batch in batches:
         for seen, target in zip(batch.excluded.numpy(), batch.targets.numpy()):
+            if repeats == "drop" and target in seen:
+                continue  # left out, as evaluate(..., repeats="drop") does
             ranked = pool.copy()
-            ranked[seen] = False
+            if repeats != "rank_seen":
+                ranked[seen] = False
             ranked[PAD_ID] = False
             ranked[target] = True
             n = int(ranked.sum())
             hits.append(min(k, n) / n)
             ndcgs.append(gains[min(k, n)] / n)
+    if not hits:
+        raise ValueError("every user's target is a seen item, and repeats='drop' leaves them all out.")
     return {f"HR@{k}": float(np.mean(hits)), f"NDCG@{k}": float(np.mean(ndcgs))}

@@ -9,14 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..attention import masked_softmax
-from .core import Mismatch, answered, call, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, forbid, report, run_check
 
-__all__ = ["check_ctr_loss", "check_target_attention"]
+__all__ = ["check_ctr_loss", "check_is_real_improvement", "check_target_attention"]
 
 
 def _reference_target_attention(candidate: Tensor, history: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
@@ -92,3 +93,79 @@ def check_ctr_loss(fn: Callable[[Tensor, Tensor], Tensor] | None) -> None:
 
     report(run_check("Exercise 2 (CTR loss with sampled negatives)", trial,
                      "The same loss as course_lib.models.din.DIN.loss on one prefix."))
+
+
+def _improvement_cases() -> list[tuple[Tensor, Tensor, bool, str]]:
+    """Per-user metric values of two models on the same users, the right verdict, and the naive rule it catches.
+
+    Every user has a difficulty shared by both models (an easy user is easy for both), as on real data.
+    The margins are wide: the paired t interval and a bootstrap over users agree on every case.
+    """
+    g = torch.Generator().manual_seed(7)
+    users = 400
+    difficulty = torch.rand(users, generator=g, dtype=torch.float64)  # (U,) what both models share
+
+    def noise(scale: float) -> Tensor:
+        return scale * torch.randn(users, generator=g, dtype=torch.float64)
+
+    def shifted(a: Tensor, b: Tensor, mean: float) -> Tensor:  # move a so that mean(a - b) is exactly `mean`
+        return a - (a - b).mean() + mean
+
+    b1 = difficulty + noise(0.02)
+    small_but_paired = shifted(b1 + noise(0.02), b1, 0.006)  # t = 6 paired; the unpaired intervals overlap
+    b2 = difficulty + noise(0.3)
+    noisy = shifted(difficulty + noise(0.3), b2, 0.004)  # higher mean, paired interval far across 0
+    b3 = difficulty + noise(0.02)
+    worse = shifted(b3 + noise(0.02), b3, -0.006)  # an interval that excludes 0, below it
+    b4 = difficulty + noise(0.05)
+    clearly_better = shifted(b4 + noise(0.05), b4, 0.05)
+    return [
+        (small_but_paired, b1, True, "unpaired"),
+        (noisy, b2, False, "means"),
+        (worse, b3, False, "sign"),
+        (clearly_better, b4, True, "obvious"),
+    ]
+
+
+_IMPROVEMENT_HINTS = {
+    "unpaired": "A beats B on these users (the per-user differences a_u - b_u have mean {mean:+.4f} and a 95% interval "
+                "[{low:+.4f}, {high:+.4f}]), yet you said no. Two separate intervals of the means overlap because users "
+                "differ a lot from each other; every user is measured under both models, so look at each user's difference.",
+    "means": "mean(a) > mean(b) here, but the interval of the mean per-user difference, [{low:+.4f}, {high:+.4f}], "
+             "contains 0: a difference of {mean:+.4f} is within the luck of which users were drawn. Comparing means is not enough.",
+    "sign": "the interval of the mean difference, [{low:+.4f}, {high:+.4f}], excludes 0 but lies BELOW it: A is worse "
+            "than B. A real improvement needs the whole interval above 0.",
+    "obvious": "A is better than B on almost every user (mean difference {mean:+.4f}, interval [{low:+.4f}, {high:+.4f}]); "
+               "your function said no.",
+}
+
+
+def _paired_t_interval(a: Tensor, b: Tensor) -> tuple[float, float, float]:
+    diff = a - b  # (U,)
+    half = 1.96 * diff.std().item() / math.sqrt(diff.numel())
+    return diff.mean().item(), diff.mean().item() - half, diff.mean().item() + half
+
+
+def check_is_real_improvement(fn: Callable[[Tensor, Tensor], bool] | None) -> None:
+    """Check ``fn(per_user_a (U,), per_user_b (U,)) -> bool``: is model A really better than model B?
+
+    Right: True exactly when the 95% interval of the mean per-user difference ``a_u - b_u`` (the users are
+    the same, in the same order) lies entirely above 0. Cases where comparing means, comparing two
+    unpaired intervals, or asking only "does the interval exclude 0?" gives the wrong answer.
+    """
+
+    def trial() -> None:
+        answered(fn, "is_real_improvement")
+        forbid(fn, ("compare", "paired_difference", "ttest_rel"),
+               "compute the per-user differences and their interval yourself (mean ± 1.96 · sd / √n is enough).")
+        for a, b, expected, catches in _improvement_cases():
+            got = answered(call(fn, a.clone(), b.clone()), "the value returned by your function")
+            if isinstance(got, Tensor) and got.numel() == 1:
+                got = got.item()
+            expect(isinstance(got, bool | np.bool_), f"return True or False (a decision), got {got!r}.")
+            if bool(got) != expected:
+                mean, low, high = _paired_t_interval(a, b)
+                raise Mismatch(_IMPROVEMENT_HINTS[catches].format(mean=mean, low=low, high=high))
+
+    report(run_check("Exercise 3 (is it a real improvement?)", trial,
+                     "Same users, so pair them; and only an interval wholly above 0 is an improvement."))

@@ -2,11 +2,15 @@
 
 * :func:`check_next_item_loss` - the full-catalogue cross-entropy at every position of a
   window, with the padding positions left out;
-* :func:`check_attention_by_distance` - the recency profile of causal attention.
+* :func:`check_attention_by_distance` - the recency profile of causal attention;
+* :func:`check_paired_bootstrap` - the paired bootstrap interval that ``compare`` reports: resample
+  users with replacement, take quantiles of the mean difference. Checked against a long-run reference
+  on cases where resampling the models separately, or a symmetric normal interval, lands elsewhere.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -15,7 +19,7 @@ import torch.nn.functional as F
 from ..attention import causal_mask, masked_softmax, padding_mask
 from ..constants import PAD_ID
 from ..models.sasrec import attention_by_distance
-from .core import Mismatch, answered, call, expect, expect_close, report, run_check
+from .core import Mismatch, answered, call, expect, expect_close, forbid, number, report, run_check
 
 
 def _loss_case(seed: int, *, batch: int = 3, length: int = 6, items: int = 9, dim: int = 4):
@@ -93,3 +97,101 @@ def check_attention_by_distance(student: Callable[[torch.Tensor, torch.Tensor], 
             )
 
     report(run_check("Exercise 2 (attention by distance)", trial, "It matches course_lib.models.attention_by_distance."))
+
+
+# Exercise 3: the paired bootstrap behind `compare` --------------------------------------------
+
+BOOTSTRAP_RESAMPLES = 10_000  # what the checker passes as n_resamples
+_TOLERANCE = 0.2  # in standard errors of the mean difference; a right answer lands within ~0.11
+
+
+def _users_differ(seed: int, users: int, shift: float, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-user scores of two models that share each user's difficulty: ``a - b`` has mean exactly ``shift``."""
+    g = torch.Generator().manual_seed(seed)
+    difficulty = torch.rand(users, generator=g, dtype=torch.float64) ** 2  # (U,) easy and hard users, shared
+    d = noise * torch.randn(users, generator=g, dtype=torch.float64)  # (U,) per-user difference
+    d = d - d.mean() + shift  # its mean is exactly `shift`
+    return difficulty + d / 2, difficulty - d / 2
+
+
+def _mostly_zero(seed: int, users: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """NDCG-like scores: B scores 0 for most users, A adds a large gain for a few (a right-skewed difference)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def uniform() -> torch.Tensor:
+        return torch.rand(users, generator=g, dtype=torch.float64)  # (U,)
+
+    base = (uniform() < 0.3) * uniform()  # (U,) 0 for 70% of users
+    gain = (uniform() < 0.08) * (0.5 + 0.5 * uniform())  # (U,) a big gain for about 8% of users
+    return base + gain, base
+
+
+def _bootstrap_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(name, a, b): users whose difficulty both models share, and a small skewed case."""
+    return [("300 users sharing their difficulty", *_users_differ(41, 300, 0.02, 0.05)),
+            ("60 users, mostly zero (like NDCG@10)", *_mostly_zero(42, 60))]
+
+
+def bootstrap_reference(a: torch.Tensor, b: torch.Tensor, n_resamples: int = 200_000, seed: int = 12_345) -> tuple[float, float]:
+    """The 95% percentile interval of ``mean(a - b)`` over users resampled with replacement (many resamples)."""
+    diff = (a - b).double()  # (U,)
+    users, g = diff.numel(), torch.Generator().manual_seed(seed)
+    means = torch.cat([diff[torch.randint(users, (min(20_000, n_resamples - start), users), generator=g)].mean(1)
+                       for start in range(0, n_resamples, 20_000)])  # (n_resamples,)
+    low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=means.dtype)).tolist()
+    return low, high
+
+
+def _interval(got: object) -> tuple[float, float]:
+    if not isinstance(got, tuple | list) or len(got) != 2:
+        raise Mismatch(f"return the interval as a pair (low, high), got {type(got).__name__}.")
+    low, high = (float(number(end, "each end of the interval")) for end in got)
+    expect(math.isfinite(low) and math.isfinite(high), f"the interval ({low}, {high}) should be finite.")
+    expect(low <= high, f"return (low, high) with low <= high, got ({low:.4f}, {high:.4f}).")
+    return low, high
+
+
+def _bootstrap_hint(name: str, got: tuple[float, float], ref: tuple[float, float], mean: float, se: float) -> str:
+    (low, high), width = got, ref[1] - ref[0]
+    shown = f"case '{name}': expected about ({ref[0]:+.4f}, {ref[1]:+.4f}), got ({low:+.4f}, {high:+.4f})."
+    if high - low < 0.05 * width:
+        return (f"{shown} Every resample gave (almost) the same mean: draw U users *with replacement* "
+                "(torch.randint(U, (n_resamples, U), generator=generator)), so some users come twice and some not at all.")
+    if high - low > 1.5 * width:
+        return (f"{shown} Far too wide: you resampled A's and B's users separately. Draw one set of users per "
+                "resample and take the difference d_u = a_u - b_u of the *same* users, so what they share cancels.")
+    if abs((high - mean) - (mean - low)) < 0.1 * se < abs((ref[1] - mean) - (mean - ref[0])):
+        return (f"{shown} Your interval is symmetric around the mean, like mean ± 1.96 · sd / sqrt(U); on skewed data "
+                "the bootstrap's is not: take the 2.5% and 97.5% quantiles of the resampled means themselves.")
+    if high - low < 0.92 * width:
+        return f"{shown} Too narrow: a 95% interval cuts 2.5% from each end (quantiles 0.025 and 0.975)."
+    return f"{shown} Resample users with replacement, average d = a - b over each resample, take the 0.025 and 0.975 quantiles."
+
+
+def check_paired_bootstrap(fn: Callable[[torch.Tensor, torch.Tensor, int, torch.Generator], tuple] | None) -> None:
+    """Check ``fn(a (U,), b (U,), n_resamples, generator) -> (low, high)``: the paired bootstrap's 95% interval.
+
+    Right: the 2.5% and 97.5% quantiles of ``mean(a[idx] - b[idx])`` over ``n_resamples`` draws of U user
+    indices with replacement, drawn from ``generator`` only; within 0.2 standard errors of a 200,000-resample
+    reference. Cases where resampling the models separately, drawing without replacement, a symmetric
+    normal interval or a 90% interval land visibly elsewhere.
+    """
+
+    def trial() -> None:
+        answered(fn, "paired_bootstrap")
+        forbid(fn, ("compare", "paired_difference", "bootstrap", "ttest_rel"),
+               "draw the resamples and take the quantiles yourself.")
+        for seed, (name, a, b) in enumerate(_bootstrap_cases()):
+            runs = [_interval(call(fn, a.clone(), b.clone(), BOOTSTRAP_RESAMPLES, torch.Generator().manual_seed(seed)))
+                    for _ in range(2)]
+            if runs[0] != runs[1]:
+                raise Mismatch("two calls with generators seeded alike gave different intervals: draw every random "
+                               "number from `generator` (e.g. torch.randint(..., generator=generator)), not the global one.")
+            diff = a - b
+            mean, se = diff.mean().item(), (diff.std() / math.sqrt(diff.numel())).item()
+            ref = bootstrap_reference(a, b)
+            if max(abs(runs[0][0] - ref[0]), abs(runs[0][1] - ref[1])) > _TOLERANCE * se:
+                raise Mismatch(_bootstrap_hint(name, runs[0], ref, mean, se))
+
+    report(run_check("Exercise 3 (a paired bootstrap)", trial,
+                     "The same interval as course_lib.stats.paired_difference, from your own resamples."))

@@ -16,19 +16,29 @@ The attention unit here is **scaled dot-product** attention (the course's
 queries, history as keys), not the paper's small MLP on [history, candidate, difference,
 product]: a dot product scores all 1,682 candidates x 50 history items of a user in one
 matrix product, which the full-ranking evaluation needs, while the MLP would build a
-(B, I, L, 4D) tensor. Two further choices differ from the paper and are stated here: the
-weights are normalised with a softmax (the paper leaves them unnormalised), and the final
-score is a dot product ``u_c . e_c`` plus an item bias instead of an MLP on the
-concatenation. With that output layer the **mean-pooling twin** (``pooling="mean"``),
-which replaces every weight by 1 / (number of real history items), is exactly "one fixed
-user vector for every candidate"; the two models differ in nothing else.
+(B, I, L, 4D) tensor. The final score is a dot product ``u_c . e_c`` plus an item bias
+instead of an MLP on the concatenation. With that output layer the **mean-pooling twin**
+(``pooling="mean"``), which replaces every weight by 1 / (number of real history items), is
+exactly "one fixed user vector for every candidate"; the two models differ in nothing else.
 
-Training is CTR-style: each observed next item is a positive (label 1), ``num_negatives``
-uniformly sampled items are negatives (label 0), and the loss is binary cross-entropy on
-the logits: the mean over positives plus the mean over negatives, so the two classes weigh
-the same however many negatives are drawn. On training windows (``batch.seq_targets``) every position is one example
-whose history is the items up to and including that position (a causal mask), so one
-window of L events gives L examples for the price of one pass.
+**Weights.** ``weights="softmax"`` (the default) normalises the scores over the history, as
+above. ``weights="unnormalised"`` is the paper's choice (section 4.3: "normalization with
+softmax is abandoned ... to reserve the intensity of user interests"): each history item
+gets its own weight ``w_cl = sigmoid(q_c . k_l / sqrt(Dh))`` in (0, 1), with no sum over
+the history forcing them to 1, so ``sum_l w_cl`` (between 0 and the number of real items)
+measures how strongly the history as a whole matches candidate c, and ``u_c`` grows with it.
+(The paper's MLP unit outputs any real number; the sigmoid keeps every weight a soft
+"does item l match c?" and the sum a soft count.) With mean pooling every weight is then
+``sigmoid(0) = 1/2``: half the sum of the history.
+
+**Objective** (``objective``). ``"bce"`` is CTR-style, the paper's: each observed next item
+is a positive (label 1), ``num_negatives`` uniformly sampled items are negatives (label 0),
+and the loss is binary cross-entropy on the logits: the mean over positives plus the mean
+over negatives, so the two classes weigh the same however many negatives are drawn.
+``"softmax"`` is what MF, GRU, SASRec and BERT4Rec train on: the cross-entropy of the next
+item against the whole catalogue. On training windows (``batch.seq_targets``) every position
+is one example whose history is the items up to and including that position (a causal
+mask), so one window of L events gives L examples for the price of one pass.
 
 Readable first, fast second. :meth:`DIN.score` computes the formulas above line by line with
 the course's :class:`~course_lib.layers.MultiHeadAttention`; it is the definition. Two speed
@@ -37,17 +47,23 @@ paths compute the same numbers (both checked equal to ``score`` in the tests):
 * :meth:`DIN.score_all` (full ranking, all I candidates) folds ``W_O`` into the values, so the
   logit is a weighted sum of per-item gains and torch's fused attention kernel can pool them;
 * :meth:`DIN.prefix_logits` (training) scores every candidate after every prefix of a window
-  in one pass, with running sums of the softmax's numerator and denominator.
+  in one pass, with running sums of the softmax's numerator and denominator (with recency:
+  one small causal matrix product per candidate, see :meth:`DIN._prefix_pool`; mean pooling
+  pools once per prefix, its weights being the same for every candidate).
 
 DIN knows nothing about order: shuffling the history changes no score. ``recency=True``
 (not in the paper) adds a learned vector for "steps back from the newest slot" to every
 *key*, so a candidate can prefer recent items, while the values, what an item contributes,
 stay the item's own. Histories must then be right-aligned (newest at L-1), as
-``evaluation_batches`` and ``training_windows`` build them by default.
+``evaluation_batches`` and ``training_windows`` build them by default. The fair twin of
+DIN+recency is ``pooling="mean", recency=True``: one learned query (the same for every
+candidate) reads only the recency keys, so the weights are a learned function of "steps
+back", a recency-weighted mean, again one user vector for every candidate.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,6 +75,7 @@ from ..attention import causal_mask, dot_product_scores, masked_softmax, padding
 from ..constants import PAD_ID
 from ..data.batch import Batch
 from ..layers import LearnedPositionalEncoding, MultiHeadAttention, positions_from_newest
+from ..layers.multi_head import merge_heads
 from .base import (
     AttentionMaps,
     Recommender,
@@ -72,6 +89,7 @@ from .base import (
 
 Pooling = Literal["attention", "mean"]
 Objective = Literal["bce", "softmax"]
+Weights = Literal["softmax", "unnormalised"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,7 @@ class DINConfig:
     max_len: int = 50  # L, the longest history with a recency vector (only used when recency=True)
     score_chunk: int = 512  # candidates scored at once in `score_all` (bounds memory: B x chunk x L)
     objective: Objective = "bce"  # "bce": the paper's CTR loss on sampled negatives; "softmax": full-catalogue cross-entropy
+    weights: Weights = "softmax"  # "softmax": weights sum to 1 over the history; "unnormalised": sigmoid per item (the paper's)
 
     def __post_init__(self) -> None:
         check_fields(self, sizes=("num_items", "d_model", "n_heads", "num_negatives", "max_len", "score_chunk"),
@@ -95,6 +114,23 @@ class DINConfig:
             raise ValueError(f"DINConfig.pooling must be 'attention' or 'mean', got {self.pooling!r}.")
         if self.objective not in ("bce", "softmax"):
             raise ValueError(f"DINConfig.objective must be 'bce' or 'softmax', got {self.objective!r}.")
+        if self.weights not in ("softmax", "unnormalised"):
+            raise ValueError(f"DINConfig.weights must be 'softmax' or 'unnormalised', got {self.weights!r}.")
+        if self.weights == "unnormalised" and self.recency:
+            raise ValueError("DINConfig(weights='unnormalised') does not combine with recency=True: the sigmoid of "
+                             "content + recency scores does not split into running sums over prefixes, so training "
+                             "would need one (L, L) block per candidate. Use weights='softmax' with recency.")
+
+
+def _scores(q: Tensor, k: Tensor) -> Tensor:
+    """(B, H, N, L) scaled dot products of queries (B|1, H, N, Dh) with keys (B, H, L, Dh).
+
+    Queries shared by every user (the catalogue) make one (N, Dh) x (Dh, B L) matrix product per head
+    instead of B small ones.
+    """
+    if q.shape[0] == 1 and k.shape[0] > 1:
+        return torch.einsum("hnd,bhld->bhnl", q[0], k) / math.sqrt(q.shape[-1])
+    return dot_product_scores(q, k, scale=None)
 
 
 class DIN(Recommender):
@@ -116,24 +152,38 @@ class DIN(Recommender):
         self.attention_layer = MultiHeadAttention(config.d_model, config.n_heads)  # W_Q, W_K, W_V, W_O
         # recency: keys (not values) get a vector for "steps back from slot L-1" (right-aligned histories)
         self.recency = LearnedPositionalEncoding(config.d_model, config.max_len, init_std=config.init_std) if config.recency else None
+        # the mean twin of DIN+recency: one learned query, the same for every candidate, reads the recency keys
+        self.pool_query = (nn.Parameter(torch.randn(config.d_model) * config.init_std)  # (D,) = (H * Dh,)
+                           if config.recency and config.pooling == "mean" else None)
         self.history_dropout = nn.Dropout(config.dropout)
 
     # ------------------------------------------------------------------ the definition
+    def _history_values(self, history: Tensor) -> Tensor:
+        """(B, L, D) the history's item vectors ``e_l`` (dropout while training), ids checked."""
+        check_ids(history, max_len=self.config.max_len if self.recency is not None else None, num_ids=self.num_items)
+        return self.history_dropout(self.item_embedding(history))  # (B, L, D) e_l
+
     def _history_vectors(self, history: Tensor) -> tuple[Tensor, Tensor]:
         """Keys and values of the history, both (B, L, D): ``e_l``, keys plus the recency vector if any."""
-        check_ids(history, max_len=self.config.max_len if self.recency is not None else None, num_ids=self.num_items)
-        values = self.history_dropout(self.item_embedding(history))  # (B, L, D) e_l
+        values = self._history_values(history)  # (B, L, D) e_l
         keys = values
         if self.recency is not None:  # where an item sits changes how well it matches, not what it adds
             check_right_aligned(history, "DIN with recency")
-            keys = self.recency(values, positions=positions_from_newest(history.shape[1], device=history.device))
+            content = values if self.config.pooling == "attention" else torch.zeros_like(values)  # mean twin: recency only
+            keys = self.recency(content, positions=positions_from_newest(history.shape[1], device=history.device))
         return keys, values
 
     def _queries(self, cand: Tensor) -> Tensor:
-        """(B|1, H, N, Dh) queries ``W_Q e_c`` of candidate vectors (B, N, D) or (N, D); zeros for mean pooling."""
+        """(B|1, H, N, Dh) queries ``W_Q e_c`` of candidate vectors (B, N, D) or (N, D).
+
+        Mean pooling: zeros (equal scores, uniform weights over the real items), or with recency the
+        learned ``pool_query``, the same for every candidate.
+        """
         mha = self.attention_layer
-        if self.config.pooling == "mean":  # equal scores -> uniform weights over the real items
-            return cand.new_zeros(1, mha.n_heads, cand.shape[-2], mha.d_head)
+        if self.config.pooling == "mean":
+            if self.pool_query is None:  # equal scores -> uniform weights over the real items
+                return cand.new_zeros(1, mha.n_heads, cand.shape[-2], mha.d_head)
+            return self.pool_query.view(1, mha.n_heads, 1, mha.d_head).expand(-1, -1, cand.shape[-2], -1)
         q = mha.q_proj(cand)  # (B, N, D) or (N, D)
         return mha.split_heads(q[None] if cand.ndim == 2 else q)  # (B|1, H, N, Dh)
 
@@ -145,14 +195,23 @@ class DIN(Recommender):
             candidates: (B, N) candidate item ids.
 
         Returns:
-            u (B, N, D) and the weights w (B, H, N, L): zero on padding, summing to 1 otherwise.
+            u (B, N, D) and the weights w (B, H, N, L): zero on padding; summing to 1 otherwise, or with
+            ``weights="unnormalised"`` each in (0, 1), their sum the match strength of the candidate.
         """
         check_candidates(candidates, self.num_items, history.shape[0])
         mha = self.attention_layer
         keys, values = self._history_vectors(history)  # (B, L, D) each
         q = self._queries(self.item_embedding(candidates)).expand(history.shape[0], -1, -1, -1)  # (B, H, N, Dh)
         k, v = mha.split_heads(mha.k_proj(keys)), mha.split_heads(mha.v_proj(values))  # (B, H, L, Dh) each
-        return mha.attend(q, k, v, padding_mask(history))  # (B, N, D), (B, H, N, L)
+        if self.config.weights == "softmax":
+            return mha.attend(q, k, v, padding_mask(history))  # (B, N, D), (B, H, N, L)
+        weights = self._unnormalised(dot_product_scores(q, k, scale=None), padding_mask(history))  # (B, H, N, L)
+        return mha.out_proj(merge_heads(weights @ v)), weights  # (B, N, D), (B, H, N, L)
+
+    @staticmethod
+    def _unnormalised(scores: Tensor, attn_mask: Tensor) -> Tensor:
+        """The paper's weights: ``sigmoid(score)`` for every visible item on its own, 0 where ``attn_mask`` is False."""
+        return torch.where(attn_mask, torch.sigmoid(scores), 0.0)
 
     def score(self, batch: Batch, items: Tensor) -> Tensor:
         """Scores (B, N) of candidate ids ``items`` (B, N): ``s(c) = u_c . e_c + b_c``."""
@@ -188,31 +247,40 @@ class DIN(Recommender):
         if candidates.shape != history.shape:
             raise ValueError(f"candidates must be (B, L) like history {tuple(history.shape)}, got {tuple(candidates.shape)}.")
         visible = padding_mask(history) & causal_mask(history.shape[1], device=history.device)  # (B, 1, L, L)
+        if self.config.weights == "unnormalised":  # no recency (refused by the config)
+            return self._unnormalised(self.target_scores(history, candidates), visible)  # (B, H, L, L)
         if self.recency is None:
             return masked_softmax(self.target_scores(history, candidates), visible)  # (B, H, L, L)
-        content, by_distance = self._content_and_recency_scores(history, candidates)  # (B, H, L, L) each
+        content, by_distance = self._content_and_recency_scores(self._history_values(history), candidates)  # (B, H, L, L) each
         length = history.shape[1]
         slots = torch.arange(length, device=history.device)  # (L,)
         back = (slots[:, None] - slots).clamp_min(0)  # (L, L): row l, column j holds l - j
         recency = by_distance.gather(-1, back.expand_as(by_distance))  # (B, H, L, L): row l reads distance l - j
         return masked_softmax(content + recency, visible)  # (B, H, L, L)
 
-    def _content_and_recency_scores(self, history: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor]:
+    def _content_and_recency_scores(self, values: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor]:
         """The two parts of a recency model's attention scores, kept apart so that prefixes can reuse them.
 
         ``k_l = W_K (e_l + r_d) + b_K = (W_K e_l + b_K) + W_K r_d``, so ``q . k_l`` splits into a content
         score (one per history slot) and a recency score (one per distance ``d`` back from the newest item
-        of whatever prefix is read). Returns content (B, H, N, L) and recency (B|1, H, N, L) with column d =
-        distance d; both already scaled by ``1 / sqrt(Dh)``.
+        of whatever prefix is read). The mean twin's keys hold no content (its content score is
+        ``q . b_K``, the same for every slot).
+
+        Args:
+            values: (B, L, D) the history's item vectors ``e_l`` (after dropout).
+            candidates: (B, N) item ids, or (N,) shared by every user.
+
+        Returns:
+            content (B|1, H, N, L) and recency (B|1, H, N, L) with column d = distance d; both already
+            scaled by ``1 / sqrt(Dh)``.
         """
         mha = self.attention_layer
-        check_ids(history, max_len=self.config.max_len, num_ids=self.num_items)
-        values = self.history_dropout(self.item_embedding(history))  # (B, L, D) e_l
-        content_keys = mha.split_heads(mha.k_proj(values))  # (B, H, L, Dh)
-        distances = self.recency.embedding.weight[: history.shape[1]]  # (L, D) r_d for d = 0 .. L-1
+        content_values = values if self.config.pooling == "attention" else torch.zeros_like(values)
+        content_keys = mha.split_heads(mha.k_proj(content_values))  # (B, H, L, Dh)
+        distances = self.recency.embedding.weight[: values.shape[1]]  # (L, D) r_d for d = 0 .. L-1
         recency_keys = mha.split_heads(F.linear(distances, mha.k_proj.weight)[None])  # (1, H, L, Dh) W_K r_d
         q = self._queries(self.item_embedding(candidates))  # (B|1, H, N, Dh)
-        content = dot_product_scores(q, content_keys, scale=None)  # (B, H, N, L)
+        content = _scores(q, content_keys)  # (B, H, N, L)
         return content, dot_product_scores(q, recency_keys, scale=None)  # (B|1, H, N, L)
 
     # ------------------------------------------------------------------ speed paths (equal to score, tested)
@@ -257,9 +325,17 @@ class DIN(Recommender):
         """
         q, k, values_out, cand = self._folded(history, candidates)
         mask = padding_mask(history)  # (B, 1, 1, L), True = a real item may be attended
-        q = q.expand(k.shape[0], -1, -1, -1)  # (B, H, N, Dh)
-        pooled = F.scaled_dot_product_attention(q, k, values_out, attn_mask=mask)  # (B, H, N, D)
-        pooled = torch.where(mask.any(-1, keepdim=True), pooled, 0.0)  # no real item: zero, on every torch version
+        if self.config.pooling == "mean":  # the same weights for every candidate: pool once, for the first
+            q = q[:, :, :1]
+        q = q.expand(k.shape[0], -1, -1, -1)  # (B, H, N, Dh), or (B, H, 1, Dh) for mean pooling
+        if self.config.weights == "unnormalised":
+            pooled = self._unnormalised(dot_product_scores(q, k, scale=None), mask) @ values_out  # (B, H, N, D)
+        else:
+            pooled = F.scaled_dot_product_attention(q, k, values_out, attn_mask=mask)  # (B, H, N, D)
+            pooled = torch.where(mask.any(-1, keepdim=True), pooled, 0.0)  # no real item: zero, on every torch version
+        if self.config.pooling == "mean":
+            equation = "bhd,nd->bn" if candidates.ndim == 1 else "bhd,bnd->bn"
+            return torch.einsum(equation, pooled[:, :, 0], cand) + self._output_bias(candidates)  # (B, N)
         equation = "bhnd,nd->bn" if candidates.ndim == 1 else "bhnd,bnd->bn"
         return torch.einsum(equation, pooled, cand) + self._output_bias(candidates)  # (B, N)
 
@@ -276,57 +352,69 @@ class DIN(Recommender):
         ``history[b, :l+1]`` (attention restricted to positions <= l, a causal mask): what
         :meth:`score` gives for that prefix. A softmax over a prefix is
         ``exp(s_j) / sum_{j'<=l} exp(s_j')``, so running sums (``cumsum``) over j give all L
-        prefixes at the cost of one. Scores are shifted by their row maximum first (stable
-        for any realistic score range).
+        prefixes at the cost of one (see :meth:`_prefix_pool`).
 
         Args:
             history: (B, L) item ids, ``PAD_ID``-padded.
-            candidates: (B, N) item ids.
+            candidates: (B, N) item ids, or (N,) ids shared by every user (the whole catalogue for
+                the softmax objective: one matrix product instead of B).
 
         Returns:
             (B, N, L) logits; at a prefix with no real item only the bias terms remain.
         """
-        if self.recency is not None:
-            return self._prefix_logits_with_recency(history, candidates)
-        q, k, values_out, cand = self._folded(history, candidates)
-        gains = torch.einsum("bhle,bne->bhnl", values_out, cand)  # (B, H, N, L): g_hcl
-        scores = dot_product_scores(q, k, scale=None).expand_as(gains)  # (B, H, N, L)
-        real = padding_mask(history)  # (B, 1, 1, L), True = a real item
-        scores = scores.masked_fill(~real, torch.finfo(scores.dtype).min)
-        weights = torch.where(real, (scores - scores.amax(dim=-1, keepdim=True)).exp(), 0.0)  # unnormalised
-        numerator = (weights * gains).cumsum(dim=-1)  # (B, H, N, L)
-        denominator = weights.cumsum(dim=-1).clamp_min(torch.finfo(scores.dtype).tiny)
-        return (numerator / denominator).sum(dim=1) + self._output_bias(candidates)[..., None]  # (B, N, L)
-
-    def _prefix_logits_with_recency(self, history: Tensor, candidates: Tensor) -> Tensor:
-        """:meth:`prefix_logits` for a model with recency keys, each prefix read as inference reads it.
-
-        Inside prefix l the newest item is slot l, so slot j is ``l - j`` steps back, the distance
-        :meth:`score` gives it when that prefix is the whole history. The score of slot j in prefix l
-        is ``c_j + r_(l-j)`` (content plus recency, see :meth:`_content_and_recency_scores`), so the
-        softmax's sums over a prefix are causal convolutions:
-        ``sum_(j<=l) exp(c_j) g_j exp(r_(l-j))`` and ``sum_(j<=l) exp(c_j) exp(r_(l-j))``, one
-        length-L kernel ``exp(r_d)`` per (user, head, candidate), computed by a grouped ``conv1d``.
-        Both exponentials are shifted by their maximum first (stable for any realistic score range,
-        as in the plain path).
-        """
-        content, by_distance = self._content_and_recency_scores(history, candidates)  # (B, H, N, L), (B|1, H, N, L)
-        values = self.history_dropout(self.item_embedding(history))  # (B, L, D)
+        mha = self.attention_layer
+        values = self._history_values(history)  # (B, L, D) e_l
+        cand = self.item_embedding(candidates)  # (B, N, D) or (N, D)
         values_out = self._values_out(values)  # (B, H, L, D): W_O^h v_hl
-        gains = torch.einsum("bhle,bne->bhnl", values_out, self.item_embedding(candidates))  # (B, H, N, L) g_hcl
-        real = padding_mask(history)  # (B, 1, 1, L)
-        content = content.masked_fill(~real, torch.finfo(content.dtype).min)
-        exp_content = torch.where(real, (content - content.amax(dim=-1, keepdim=True)).exp(), 0.0)  # (B, H, N, L)
-        by_distance = by_distance.expand_as(content)  # (B, H, N, L): column d = distance d
-        kernel = (by_distance - by_distance.amax(dim=-1, keepdim=True)).exp()  # (B, H, N, L) exp(r_d), <= 1
-        batch, heads, n_cand, length = content.shape
-        groups = batch * heads * n_cand
-        signals = torch.stack([exp_content * gains, exp_content], dim=3).reshape(1, 2 * groups, length)  # numerator, denominator
-        weight = kernel.flip(-1).repeat_interleave(2, dim=2).reshape(2 * groups, 1, length)  # flipped: conv1d correlates
-        sums = F.conv1d(F.pad(signals, (length - 1, 0)), weight, groups=2 * groups)  # (1, 2G, L): causal sums over j <= l
-        numerator, denominator = sums.view(batch, heads, n_cand, 2, length).unbind(dim=3)  # (B, H, N, L) each
-        pooled = numerator / denominator.clamp_min(torch.finfo(content.dtype).tiny)  # a prefix with no real item: 0
+        if self.config.pooling == "mean":  # the weights do not depend on the candidate: pool once per prefix
+            weights = self.prefix_weights(history, torch.ones_like(history))  # (B, H, L, L); the candidate is ignored
+            pooled = weights @ values_out  # (B, H, L, D): one user vector per prefix (summed over heads below)
+            equation = "bhld,nd->bnl" if candidates.ndim == 1 else "bhld,bnd->bnl"
+            return torch.einsum(equation, pooled, cand) + self._output_bias(candidates)[..., None]  # (B, N, L)
+        equation = "bhle,ne->bhnl" if candidates.ndim == 1 else "bhle,bne->bhnl"
+        gains = torch.einsum(equation, values_out, cand)  # (B, H, N, L): g_hcl
+        if self.recency is None:
+            keys = mha.split_heads(mha.k_proj(values))  # (B, H, L, Dh)
+            scores, recency = _scores(self._queries(cand), keys), None  # (B, H, N, L)
+        else:
+            scores, recency = self._content_and_recency_scores(values, candidates)  # (B, H, N, L), (B|1, H, N, L)
+        pooled = self._prefix_pool(scores.expand_as(gains), recency, gains, padding_mask(history))  # (B, H, N, L)
         return pooled.sum(dim=1) + self._output_bias(candidates)[..., None]  # (B, N, L)
+
+    def _prefix_pool(self, scores: Tensor, recency: Tensor | None, gains: Tensor, real: Tensor) -> Tensor:
+        """(B, H, N, L): entry l is ``sum_(j<=l) w_j g_j`` with the weights prefix l would give.
+
+        Without recency the weights of prefix l are a softmax over j <= l (or sigmoids, unnormalised),
+        so running sums give every prefix. With recency, slot j of prefix l is ``l - j`` steps back and
+        scores ``c_j + r_(l-j)`` (content plus recency, see :meth:`_content_and_recency_scores`), so the
+        softmax's sums are ``sum_(j<=l) exp(c_j) x_j exp(r_(l-j))``: a lower-triangular (L, L) matrix
+        ``T[l, j] = exp(r_(l-j))`` per (head, candidate) times the vector ``exp(c_j) x_j``, one batched
+        matrix product. Scores are shifted by their maximum before ``exp`` (the shifts cancel in the
+        ratio; stable for any realistic score range).
+
+        Args:
+            scores: (B, H, N, L) content scores. recency: None or (B|1, H, N, L), column d = distance d.
+            gains: (B, H, N, L) ``g_hcl``. real: (B, 1, 1, L) bool, True = a real item.
+        """
+        if self.config.weights == "unnormalised":  # no recency (refused by the config)
+            return (self._unnormalised(scores, real) * gains).cumsum(dim=-1)
+        scores = scores.masked_fill(~real, torch.finfo(scores.dtype).min)
+        exp_scores = torch.where(real, (scores - scores.amax(dim=-1, keepdim=True)).exp(), 0.0)  # unnormalised
+        both = torch.stack([exp_scores * gains, exp_scores])  # (2, B, H, N, L): numerator and denominator terms
+        if recency is None:
+            sums = both.cumsum(dim=-1)
+        else:
+            length = scores.shape[-1]
+            slots = torch.arange(length, device=scores.device)  # (L,)
+            back = (slots[:, None] - slots).clamp_min(0)  # (L, L): row l, column j holds l - j
+            kernel = (recency - recency.amax(dim=-1, keepdim=True)).exp()  # (B|1, H, N, L) exp(r_d), <= 1
+            toeplitz = torch.where(slots[:, None] >= slots, kernel[..., back], 0.0)  # (B|1, H, N, L, L)
+            if toeplitz.shape[0] == 1:  # the same kernel for every user: one (L, L) matrix per (head, candidate)
+                sums = torch.einsum("hnlj,sbhnj->sbhnl", toeplitz[0], both)
+            else:
+                sums = torch.einsum("bhnlj,sbhnj->sbhnl", toeplitz, both)
+        numerator, denominator = sums.unbind(0)  # (B, H, N, L) each
+        return numerator / denominator.clamp_min(torch.finfo(scores.dtype).tiny)  # a prefix with no real item: 0
 
     # ------------------------------------------------------------------ training
     def sample_negatives(self, shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
@@ -382,12 +470,15 @@ class DIN(Recommender):
         """Cross-entropy of each prefix's next item against the whole catalogue (what MF and SASRec train on).
 
         ``loss = mean over examples of -log softmax_c(s_l(c))[positive_l]`` with the logits of every item c
-        after every prefix l from :meth:`prefix_logits`. No negatives are sampled.
+        after every prefix l from :meth:`prefix_logits` (the catalogue shared by every user). No negatives
+        are sampled.
         """
-        items = torch.arange(1, self.num_items + 1, device=history.device).expand(history.shape[0], -1)  # (B, I)
-        logits = self.prefix_logits(history, items).transpose(1, 2)  # (B, L, I): every item after every prefix
+        items = torch.arange(1, self.num_items + 1, device=history.device)  # (I,)
+        logits = self.prefix_logits(history, items)  # (B, I, L): every item after every prefix
         has_example = positives != PAD_ID  # (B, L)
-        return F.cross_entropy(logits[has_example], positives[has_example] - 1)
+        log_normaliser = logits.logsumexp(dim=1)  # (B, L)
+        positive_logits = logits.gather(1, (positives - 1).clamp_min(0)[:, None]).squeeze(1)  # (B, L)
+        return (log_normaliser - positive_logits)[has_example].mean()
 
     @property
     def history_lookup(self) -> nn.Module:
