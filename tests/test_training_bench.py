@@ -34,7 +34,7 @@ def test_benchmark_table_on_shopworld(capsys, monkeypatch):
     bench_table.main(["shopworld", "--models", "Pop", "MF", "--reference", "Pop"])
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("|")]
-    assert lines[0] == ("| model | HR@10 | NDCG@10 | ΔNDCG@10 vs reference [95%] | MRR | coverage@10 | long-tail HR@10 "
+    assert lines[0] == ("| model | HR@10 | NDCG@10 | ΔNDCG@10 vs Pop [95%] | MRR | coverage@10 | long-tail HR@10 "
                         "| seconds | epochs |")
     cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines[2:]]
     assert [row[0] for row in cells] == ["Pop", "MF"]
@@ -48,6 +48,18 @@ def test_benchmark_table_on_shopworld(capsys, monkeypatch):
     longest_seen = max(int((b.seen != 0).sum(1).max()) for b in data.test)
     assert float(cells[0][5]) <= (10 + longest_seen) / data.split.num_items, "Pop's lists come from its top items"
     assert 0.0 <= float(cells[1][6]) <= 1.0
+
+
+def test_two_references_give_two_difference_columns(capsys, monkeypatch):
+    entries = [BenchModel("Pop", popularity_settings, build_popularity), BenchModel("MF", tiny_mf_settings, build_mf)]
+    monkeypatch.setattr(bench_table, "MODELS", entries)
+    bench_table.main(["shopworld", "--models", "Pop", "MF", "--reference", "Pop", "MF"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].split("|")[1:-1]]
+    assert header[3:5] == ["ΔNDCG@10 vs Pop [95%]", "ΔNDCG@10 vs MF [95%]"]
+    pop, mf = ([cell.strip() for cell in line.split("|")[1:-1]] for line in lines[2:])
+    assert pop[3] == "(reference)" and mf[4] == "(reference)"
+    assert float(mf[3].split()[0]) == -float(pop[4].split()[0])  # the same paired difference, seen from each side
 
 
 def test_difference_column_is_a_dash_without_the_reference():

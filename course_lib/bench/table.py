@@ -16,9 +16,13 @@ from .data import DATASETS, load_dataset
 from .registry import MODELS
 from .settings import Mode
 
-REFERENCE = "SASRec"  # every model's NDCG@10 is compared, user by user, with this one's
-DIFFERENCE = "ΔNDCG@10 vs reference [95%]"
-COLUMNS = ("model", "HR@10", "NDCG@10", DIFFERENCE, "MRR", "coverage@10", "long-tail HR@10", "seconds", "epochs")
+REFERENCE = "SASRec"  # every model's NDCG@10 is compared, user by user, with this one's (by default)
+COLUMNS = ("model", "HR@10", "NDCG@10", "MRR", "coverage@10", "long-tail HR@10", "seconds", "epochs")
+
+
+def difference_column(reference: str) -> str:
+    """The name of the column that holds each model's paired NDCG@10 difference to ``reference``."""
+    return f"ΔNDCG@10 vs {reference} [95%]"
 
 
 def _cell(values: Sequence[float], digits: int) -> str:
@@ -34,15 +38,16 @@ def run_benchmark(
     mode: Mode = "notebook",
     seeds: Sequence[int] = (0,),
     device: torch.device | None = None,
-    reference: str = REFERENCE,
+    reference: str | Sequence[str] = REFERENCE,
 ) -> list[dict[str, str]]:
     """Train and test each model; return the table rows (also printed by :func:`main`).
 
-    With several seeds a cell shows mean ± sd over the seeds. The difference column is the mean
-    per-user NDCG@10 difference to ``reference`` (each user's NDCG@10 averaged over the seeds
-    first) with its 95% bootstrap interval over the test users (:mod:`course_lib.stats`); "—"
-    when ``reference`` is not among the models run.
+    With several seeds a cell shows mean ± sd over the seeds. Each reference (one name or several)
+    gets a difference column (:func:`difference_column`): the mean per-user NDCG@10 difference to
+    that model (each user's NDCG@10 averaged over the seeds first) with its 95% bootstrap interval
+    over the test users (:mod:`course_lib.stats`); "—" when the reference is not among the models run.
     """
+    references = [reference] if isinstance(reference, str) else list(reference)
     device = device or get_device()
     wanted = None if models is None else {x.lower() for x in models}
     chosen = [m for m in MODELS if wanted is None or m.name.lower() in wanted]
@@ -72,7 +77,8 @@ def run_benchmark(
             "epochs": _cell([float(r.epochs) for r in runs], 0),
         })
     for row in rows:
-        row[DIFFERENCE] = _difference(per_user, row["model"], reference)
+        for name in references:
+            row[difference_column(name)] = _difference(per_user, row["model"], name)
     return rows
 
 
@@ -90,9 +96,11 @@ def _difference(per_user: dict[str, tuple[torch.Tensor, torch.Tensor]], name: st
 
 
 def format_table(rows: list[dict[str, str]]) -> str:
-    """A Markdown table of the rows."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|"]
-    lines += ["| " + " | ".join(row[c] for c in COLUMNS) + " |" for row in rows]
+    """A Markdown table of the rows; the difference columns, one per reference, follow NDCG@10."""
+    differences = [c for c in rows[0] if c not in COLUMNS] if rows else []
+    columns = [*COLUMNS[:3], *differences, *COLUMNS[3:]]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(["---"] + ["---:"] * (len(columns) - 1)) + "|"]
+    lines += ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -102,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--models", nargs="+", help=f"subset of: {', '.join(m.name for m in MODELS)}")
     parser.add_argument("--mode", choices=["notebook", "full"], default="notebook")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--reference", default=REFERENCE, help=f"the model every other is compared with (default {REFERENCE})")
+    parser.add_argument("--reference", nargs="+", default=[REFERENCE],
+                        help=f"the model(s) every other is compared with, one column each (default {REFERENCE})")
     args = parser.parse_args(argv)
     device = get_device()
     rows = run_benchmark(args.dataset, models=args.models, mode=args.mode, seeds=args.seeds, device=device,
@@ -110,8 +119,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"{args.dataset}, mode {args.mode}, device {device}, seeds {args.seeds}: temporal leave-one-out, "
         "full ranking over all items, input history excluded, ties pessimistic; test users' metrics. "
-        f"{DIFFERENCE}: mean per-user difference to {args.reference} with its 95% bootstrap interval over the "
-        "test users (— if it did not run); long tail = targets outside the 20% most-interacted items."
+        f"ΔNDCG@10 vs NAME [95%]: mean per-user difference to NAME ({', '.join(args.reference)}) with its 95% "
+        "bootstrap interval over the test users (— if NAME did not run); long tail = targets outside the 20% "
+        "most-interacted items."
     )
     print(format_table(rows))
     if args.dataset == "ml100k" and (args.models is None or "pop" in {m.lower() for m in args.models}):
