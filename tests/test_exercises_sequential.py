@@ -21,6 +21,12 @@ from course_lib.exercises.sasrec import _bootstrap_cases, bootstrap_reference, c
 from course_lib.layers import TransformerConfig, TransformerEncoder
 from course_lib.stats import paired_difference
 
+
+def refused_with(capsys, checker, answer, hint):
+    out = verdict(capsys, checker, answer)
+    assert "❌" in out and hint in out, out
+
+
 # ---- 08: the paired bootstrap -------------------------------------------------------------------
 
 
@@ -119,13 +125,7 @@ def test_a_right_bootstrap_passes_whatever_its_draws(capsys, seed):
          "(high, low)", "one number", "strings"],
 )
 def test_wrong_bootstraps_fail_with_a_hint(capsys, answer, hint):
-    out = verdict(capsys, check_paired_bootstrap, answer)
-    assert "❌" in out and hint in out, out
-
-
-def test_paired_bootstrap_not_answered(capsys):
-    assert "⏳" in verdict(capsys, check_paired_bootstrap, not_answered)
-    assert "⏳" in verdict(capsys, check_paired_bootstrap, None)
+    refused_with(capsys, check_paired_bootstrap, answer, hint)
 
 
 # ---- 09: does next-item training see its own target? -------------------------------------------
@@ -213,10 +213,13 @@ def test_sees_own_target_passes_right_answers(capsys):
     ids=["one block", "no residual", "last position", "never leaks", "too short", "a list"],
 )
 def test_sees_own_target_refuses_wrong_answers(capsys, answer, hint):
-    out = verdict(capsys, check_sees_own_target, answer)
-    assert "❌" in out and hint in out, out
+    refused_with(capsys, check_sees_own_target, answer, hint)
 
 
-def test_sees_own_target_not_answered(capsys):
-    assert "⏳" in verdict(capsys, check_sees_own_target, not_answered)
-    assert "⏳" in verdict(capsys, check_sees_own_target, None)
+# ---- both -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("checker", [check_paired_bootstrap, check_sees_own_target])
+def test_an_unanswered_exercise_says_so(capsys, checker):
+    assert "⏳" in verdict(capsys, checker, not_answered)
+    assert "⏳" in verdict(capsys, checker, None)
