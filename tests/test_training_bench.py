@@ -62,6 +62,11 @@ def test_two_references_give_two_difference_columns(capsys, monkeypatch):
     assert float(mf[3].split()[0]) == -float(pop[4].split()[0])  # the same paired difference, seen from each side
 
 
+def test_an_unknown_reference_is_named():
+    with pytest.raises(ValueError, match="unknown reference.*SASRec-typo"):
+        run_benchmark("shopworld", models=["Pop"], reference=["Pop", "SASRec-typo"])
+
+
 def test_difference_column_is_a_dash_without_the_reference():
     users = torch.arange(4)
     per_user = {"MF": (users, torch.tensor([0.1, 0.2, 0.0, 0.5]))}

@@ -48,6 +48,10 @@ def run_benchmark(
     over the test users (:mod:`course_lib.stats`); "—" when the reference is not among the models run.
     """
     references = [reference] if isinstance(reference, str) else list(reference)
+    known = {m.name.lower(): m.name for m in MODELS}
+    if unknown := [name for name in references if name.lower() not in known]:
+        raise ValueError(f"unknown reference {unknown}; a reference is one of the models: {', '.join(known.values())}.")
+    references = [known[name.lower()] for name in references]  # spelled as in the table
     device = device or get_device()
     wanted = None if models is None else {x.lower() for x in models}
     chosen = [m for m in MODELS if wanted is None or m.name.lower() in wanted]
@@ -114,8 +118,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=f"the model(s) every other is compared with, one column each (default {REFERENCE})")
     args = parser.parse_args(argv)
     device = get_device()
-    rows = run_benchmark(args.dataset, models=args.models, mode=args.mode, seeds=args.seeds, device=device,
-                         reference=args.reference)
+    try:
+        rows = run_benchmark(args.dataset, models=args.models, mode=args.mode, seeds=args.seeds, device=device,
+                             reference=args.reference)
+    except ValueError as error:  # an unknown model or reference: usage and the message, not a traceback
+        parser.error(str(error))
     print(
         f"{args.dataset}, mode {args.mode}, device {device}, seeds {args.seeds}: temporal leave-one-out, "
         "full ranking over all items, input history excluded, ties pessimistic; test users' metrics. "
