@@ -132,7 +132,7 @@ def _bootstrap_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
             ("60 users, mostly zero (like NDCG@10)", *_mostly_zero(42, 60))]
 
 
-def bootstrap_reference(a: torch.Tensor, b: torch.Tensor, n_resamples: int = 200_000, seed: int = 12_345) -> tuple[float, float]:
+def bootstrap_reference(a: torch.Tensor, b: torch.Tensor, n_resamples: int = 100_000, seed: int = 12_345) -> tuple[float, float]:
     """The 95% percentile interval of ``mean(a - b)`` over users resampled with replacement (many resamples)."""
     diff = (a - b).double()  # (U,)
     users, g = diff.numel(), torch.Generator().manual_seed(seed)
@@ -172,7 +172,7 @@ def check_paired_bootstrap(fn: Callable[[torch.Tensor, torch.Tensor, int, torch.
     """Check ``fn(a (U,), b (U,), n_resamples, generator) -> (low, high)``: the paired bootstrap's 95% interval.
 
     Right: the 2.5% and 97.5% quantiles of ``mean(a[idx] - b[idx])`` over ``n_resamples`` draws of U user
-    indices with replacement, drawn from ``generator`` only; within 0.2 standard errors of a 200,000-resample
+    indices with replacement, drawn from ``generator`` only; within 0.2 standard errors of a 100,000-resample
     reference. Cases where resampling the models separately, drawing without replacement, a symmetric
     normal interval or a 90% interval land visibly elsewhere.
     """
