@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ..attention import causal_mask, masked_softmax, padding_mask
 from ..constants import PAD_ID
 from ..models.sasrec import attention_by_distance
+from ..stats import paired_difference
 from .core import Mismatch, answered, call, expect, expect_close, forbid, number, report, run_check
 
 
@@ -132,14 +133,10 @@ def _bootstrap_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
             ("60 users, mostly zero (like NDCG@10)", *_mostly_zero(42, 60))]
 
 
-def bootstrap_reference(a: torch.Tensor, b: torch.Tensor, n_resamples: int = 100_000, seed: int = 12_345) -> tuple[float, float]:
-    """The 95% percentile interval of ``mean(a - b)`` over users resampled with replacement (many resamples)."""
-    diff = (a - b).double()  # (U,)
-    users, g = diff.numel(), torch.Generator().manual_seed(seed)
-    means = torch.cat([diff[torch.randint(users, (min(20_000, n_resamples - start), users), generator=g)].mean(1)
-                       for start in range(0, n_resamples, 20_000)])  # (n_resamples,)
-    low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=means.dtype)).tolist()
-    return low, high
+def bootstrap_reference(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    """The library's paired bootstrap (:func:`course_lib.stats.paired_difference`) with 100,000 resamples."""
+    result = paired_difference(a, b, n_resamples=100_000, seed=12_345)
+    return result.low, result.high
 
 
 def _interval(got: object) -> tuple[float, float]:
