@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..attention import masked_softmax
+from ..stats import paired_difference
 from .core import Mismatch, answered, call, expect, expect_close, forbid, report, run_check
 
 __all__ = ["check_ctr_loss", "check_is_real_improvement", "check_target_attention"]
@@ -140,12 +141,6 @@ _IMPROVEMENT_HINTS = {
 }
 
 
-def _paired_t_interval(a: Tensor, b: Tensor) -> tuple[float, float, float]:
-    diff = a - b  # (U,)
-    half = 1.96 * diff.std().item() / math.sqrt(diff.numel())
-    return diff.mean().item(), diff.mean().item() - half, diff.mean().item() + half
-
-
 def check_is_real_improvement(fn: Callable[[Tensor, Tensor], bool] | None) -> None:
     """Check ``fn(per_user_a (U,), per_user_b (U,)) -> bool``: is model A really better than model B?
 
@@ -164,8 +159,8 @@ def check_is_real_improvement(fn: Callable[[Tensor, Tensor], bool] | None) -> No
                 got = got.item()
             expect(isinstance(got, bool | np.bool_), f"return True or False (a decision), got {got!r}.")
             if bool(got) != expected:
-                mean, low, high = _paired_t_interval(a, b)
-                raise Mismatch(_IMPROVEMENT_HINTS[catches].format(mean=mean, low=low, high=high))
+                interval = paired_difference(a, b, method="t")  # the library's paired interval, for the hint
+                raise Mismatch(_IMPROVEMENT_HINTS[catches].format(mean=interval.mean, low=interval.low, high=interval.high))
 
     report(run_check("Exercise 3 (is it a real improvement?)", trial,
                      "Same users, so pair them; and only an interval wholly above 0 is an improvement."))
