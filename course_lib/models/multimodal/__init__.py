@@ -6,11 +6,13 @@
 * ``fusion``        - :class:`ConcatFusion`, :class:`GatedModalityFusion`, :class:`CrossModalFusion`,
   :func:`modality_weights` (softmax over the modality axis), :func:`make_fusion`
 * ``item_encoder``  - :class:`MultimodalItemEncoder`: the catalogue -> fused vectors, any subset of modalities
+* ``erasure``       - :func:`erase_modalities`: a trained model's copy with chosen modalities removed
 
 A multimodal SASRec is SASRec with this item encoder:
 ``SASRec(config, item_encoder=MultimodalItemEncoder(...))`` (see :mod:`course_lib.models.sasrec`).
 """
 
+from .erasure import erase_modalities
 from .fusion import (
     FUSIONS,
     ConcatFusion,
@@ -42,6 +44,7 @@ __all__ = [
     "PatchEncoderConfig",
     "TextEncoder",
     "TextEncoderConfig",
+    "erase_modalities",
     "make_fusion",
     "modality_weights",
     "patchify",

@@ -1,7 +1,8 @@
 """Three ways to fuse M modality vectors of an item into one, behind one interface.
 
 Every fusion is called as ``fusion(vectors, text=..., image=...)`` with ``vectors``
-(B, M, D), the pooled vector of each modality, and returns a :class:`FusionOutput`:
+(B, M, D), the pooled vector of each modality, and returns a :class:`FusionOutput`
+(concat and gated also take ``keep`` (M,) bool for an erasure check, see :mod:`.erasure`):
 
 * :class:`ConcatFusion` - concatenate and project: ``f = W [x_1; ...; x_M] + b``.
 * :class:`GatedModalityFusion` - per-item attention over the *modality* axis:
@@ -45,6 +46,16 @@ def _check_vectors(vectors: Tensor, num_modalities: int, d_model: int) -> None:
         )
 
 
+def _check_keep(keep: Tensor | None, num_modalities: int) -> None:
+    if keep is None:
+        return
+    if not isinstance(keep, Tensor) or keep.dtype != torch.bool or keep.shape != (num_modalities,):
+        what = f"{tuple(keep.shape)} {keep.dtype}" if isinstance(keep, Tensor) else type(keep).__name__
+        raise ValueError(f"keep must be a bool tensor (M={num_modalities},), True = keep the modality; got {what}.")
+    if not bool(keep.any()):
+        raise ValueError("keep removes every modality; at least one must stay.")
+
+
 def modality_weights(scores: Tensor) -> Tensor:
     """Softmax over the modality axis: one weight per modality, summing to 1 per item.
 
@@ -80,10 +91,15 @@ class ConcatFusion(nn.Module):
         self.project = nn.Linear(num_modalities * d_model, d_model)
 
     def forward(
-        self, vectors: Tensor, *, text: ModalityStates | None = None, image: ModalityStates | None = None
+        self, vectors: Tensor, *, text: ModalityStates | None = None, image: ModalityStates | None = None,
+        keep: Tensor | None = None,
     ) -> FusionOutput:
-        """Args: vectors (B, M, D); text, image unused. Returns: vector (B, D)."""
+        """Args: vectors (B, M, D); text, image unused; keep (M,) bool, False = erase that modality
+        (its vector is replaced by zeros). Returns: vector (B, D)."""
         _check_vectors(vectors, self.num_modalities, self.d_model)
+        _check_keep(keep, self.num_modalities)
+        if keep is not None:
+            vectors = vectors * keep[:, None].to(vectors.dtype)  # (B, M, D), erased rows zero
         return FusionOutput(self.project(vectors.flatten(1)))  # (B, M·D) -> (B, D)
 
 
@@ -111,11 +127,18 @@ class GatedModalityFusion(nn.Module):
         return self.gate_out(hidden).squeeze(-1)  # (B, M, 1) -> (B, M)
 
     def forward(
-        self, vectors: Tensor, *, text: ModalityStates | None = None, image: ModalityStates | None = None
+        self, vectors: Tensor, *, text: ModalityStates | None = None, image: ModalityStates | None = None,
+        keep: Tensor | None = None,
     ) -> FusionOutput:
-        """Args: vectors (B, M, D); text, image unused. Returns: vector (B, D), modality_weights (B, M)."""
+        """Args: vectors (B, M, D); text, image unused; keep (M,) bool, False = erase that modality
+        (dropped from the softmax: the kept weights renormalise to sum to 1).
+        Returns: vector (B, D), modality_weights (B, M)."""
         _check_vectors(vectors, self.num_modalities, self.d_model)
-        weights = modality_weights(self.scores(vectors))  # (B, M), rows sum to 1
+        _check_keep(keep, self.num_modalities)
+        scores = self.scores(vectors)  # (B, M)
+        if keep is not None:
+            scores = scores.masked_fill(~keep, float("-inf"))  # erased: weight exactly 0 (one modality always kept)
+        weights = modality_weights(scores)  # (B, M), rows sum to 1
         mixed = (weights.unsqueeze(-1) * vectors).sum(dim=1)  # (B, D)
         return FusionOutput(self.project(mixed), modality_weights=weights)
 

@@ -6,6 +6,10 @@
     x_price = LN(E_price[bucket])                (N, D)   the price bucket
     f       = Fusion([x_m for m in modalities])  (N, D)
 
+An erasure check (``erased``, see :mod:`.erasure`) removes chosen modalities from an already
+trained encoder at evaluation: concatenation sees a zero vector in their place, the gated
+fusion drops them from its softmax (the other weights renormalise).
+
 Each modality vector is layer-normalised so that no modality wins the fusion by its scale
 alone. ``PAD_ID`` always maps to the zero vector (as an item embedding table's padding row).
 The features of every item are held as non-persistent buffers: they move with
@@ -45,10 +49,12 @@ class MultimodalEncoderConfig:
     patch_size: int = 6  # p, side of one image patch
     n_heads: int = 2  # H, in the image/text encoders and the cross-attention
     n_layers: int = 1  # self-attention blocks in the image and in the text encoder
+    image_layers: int | None = None  # blocks in the image encoder only (None: n_layers); 0 = linear readout of the patches
     dropout: float = 0.1  # inside the image/text encoders
     num_price_buckets: int = 4  # price bucket ids 0..num_price_buckets - 1
     text_pad_id: int = 0  # token id of text padding
     init_std: float = 0.02  # standard deviation of the ID and price embeddings
+    erased: tuple[str, ...] = ()  # modalities removed at evaluation (an erasure check); () for training
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.modalities if m not in MODALITIES]
@@ -58,6 +64,20 @@ class MultimodalEncoderConfig:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}.")
         if self.fusion == "cross" and not {"image", "text"} <= set(self.modalities):
             raise ValueError(f"cross-modal fusion needs 'image' and 'text' among the modalities, got {self.modalities}.")
+        if self.image_layers is not None and (
+            isinstance(self.image_layers, bool) or not isinstance(self.image_layers, int) or self.image_layers < 0
+        ):
+            raise ValueError(f"image_layers must be None (= n_layers) or an int >= 0, got {self.image_layers!r}.")
+        if self.erased:
+            if not set(self.erased) <= set(self.modalities) or len(set(self.erased)) != len(self.erased):
+                raise ValueError(f"erased must name modalities in use {self.modalities} without repeats, got {self.erased}.")
+            if len(self.erased) == len(self.modalities):
+                raise ValueError(f"erasing every modality {self.erased} leaves nothing to fuse; keep at least one.")
+            if self.fusion == "cross":
+                raise ValueError(
+                    "erasure is defined for the concat and gated fusions only: the cross-modal joint vector "
+                    "mixes text and image, so removing one modality's vector does not remove it."
+                )
 
     @property
     def ordered(self) -> tuple[str, ...]:
@@ -108,7 +128,8 @@ class MultimodalItemEncoder(FeatureItemEncoder):
             self.image_encoder = PatchEncoder(
                 PatchEncoderConfig(
                     image_size=config.image_size, patch_size=config.patch_size, d_model=d,
-                    n_heads=config.n_heads, n_layers=config.n_layers, dropout=config.dropout,
+                    n_heads=config.n_heads, dropout=config.dropout,
+                    n_layers=config.n_layers if config.image_layers is None else config.image_layers,
                 )
             )
         if "text" in used:
@@ -146,7 +167,11 @@ class MultimodalItemEncoder(FeatureItemEncoder):
             else:  # price
                 vectors.append(self.price_embedding(self.price_buckets[items]))  # (N, D)
         stacked = torch.stack([norm(v) for norm, v in zip(self.modality_norms, vectors)], dim=1)  # (N, M, D)
-        fused = self.fusion(stacked, text=text, image=image)
+        if self.config.erased:
+            keep = torch.tensor([m not in self.config.erased for m in self.config.ordered], device=items.device)  # (M,)
+            fused = self.fusion(stacked, text=text, image=image, keep=keep)
+        else:
+            fused = self.fusion(stacked, text=text, image=image)
         real = (items != PAD_ID).unsqueeze(-1).to(fused.vector.dtype)  # (N, 1)
         return ItemEncoding(
             vectors=fused.vector * real, modalities=self.config.ordered, modality_vectors=stacked,

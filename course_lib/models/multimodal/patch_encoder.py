@@ -5,6 +5,9 @@
     Z       = TransformerEncoder(z_0)            (B, P, D)       every patch attends to every patch
     pooled  = mean_p Z_p                         (B, D)
 
+With ``n_layers = 0`` there is no Transformer: ``Z = z_0`` and the pooled vector is a linear
+readout of the pixels (the control that shows what self-attention over the patches adds).
+
 The patch order is row-major (the top-left patch first, then along the row) and the
 features inside one patch are ordered (channel, row, column): exactly what
 ``torch.nn.functional.unfold(image, p, stride=p).transpose(1, 2)`` returns.
@@ -53,12 +56,14 @@ class PatchEncoderConfig:
     channels: int = 3  # C, colour channels
     d_model: int = 32  # D, size of every patch state
     n_heads: int = 2  # H, attention heads per block
-    n_layers: int = 1  # bidirectional Transformer blocks over the patches
+    n_layers: int = 1  # bidirectional Transformer blocks over the patches; 0 = a linear readout (no attention)
     dropout: float = 0.1  # dropout inside the blocks
     pixel_mean: float = 0.7  # subtracted from every pixel in [0, 1] (ShopWorld's light images average about 0.7)
     pixel_std: float = 0.3  # then divided by this, so the patch embedding sees inputs of unit scale
 
     def __post_init__(self) -> None:
+        if isinstance(self.n_layers, bool) or not isinstance(self.n_layers, int) or self.n_layers < 0:
+            raise ValueError(f"n_layers must be an int >= 0 (0 = linear readout, no attention), got {self.n_layers!r}.")
         if self.pixel_std <= 0:
             raise ValueError(f"pixel_std must be positive, got {self.pixel_std}.")
         if self.image_size % self.patch_size:
@@ -84,12 +89,14 @@ class PatchEncoder(nn.Module):
         self.config = config
         self.patch_embedding = nn.Linear(config.channels * config.patch_size**2, config.d_model)  # W_E
         self.positions = LearnedPositionalEncoding(config.d_model, config.num_patches)
-        self.encoder = TransformerEncoder(
-            TransformerConfig(
-                d_model=config.d_model, n_heads=config.n_heads, n_layers=config.n_layers,
-                dropout=config.dropout, causal=False,
+        self.encoder = None  # n_layers = 0: the linear readout, no attention
+        if config.n_layers > 0:
+            self.encoder = TransformerEncoder(
+                TransformerConfig(
+                    d_model=config.d_model, n_heads=config.n_heads, n_layers=config.n_layers,
+                    dropout=config.dropout, causal=False,
+                )
             )
-        )
 
     def forward(self, images: Tensor, *, return_attention: bool = False) -> ModalityStates:
         """Encode images.
@@ -100,7 +107,8 @@ class PatchEncoder(nn.Module):
 
         Returns:
             :class:`ModalityStates` with pooled (B, D), states (B, P, D), token_mask (B, P)
-            all True (every patch is real), attention (B, n_layers, H, P, P) if asked.
+            all True (every patch is real), attention (B, n_layers, H, P, P) if asked
+            (None when n_layers = 0: there is no attention to return).
         """
         c = self.config
         if not isinstance(images, Tensor) or images.shape[1:] != (c.channels, c.image_size, c.image_size):
@@ -114,7 +122,9 @@ class PatchEncoder(nn.Module):
         patches = patchify((images - c.pixel_mean) / c.pixel_std, c.patch_size)  # (B, P, C·p·p)
         x = self.positions(self.patch_embedding(patches))  # (B, P, D)
         token_mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)  # (B, P)
-        if return_attention:
+        if self.encoder is None:  # linear readout: the embedded patches are the states
+            states, attention = x, None
+        elif return_attention:
             states, attention = self.encoder(x, return_attention=True)  # (B, P, D), (B, n_layers, H, P, P)
         else:
             states, attention = self.encoder(x), None
