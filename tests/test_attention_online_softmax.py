@@ -109,3 +109,22 @@ def test_errors_name_what_was_expected():
         chunked_attention(q, k, v, torch.ones(3, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="same number of positions"):
         chunked_attention(q, k, v[..., :3, :])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_are_accumulated_in_float32(dtype):
+    q, k, v = qkv(5, 1, 2, 600, 600, dim=16)
+    reference = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # float32
+    got = chunked_attention(q.to(dtype), k.to(dtype), v.to(dtype), is_causal=True, chunk_size=64)
+    assert got.dtype == dtype
+    # the error of rounding inputs and output to 11 (float16) or 8 (bfloat16) significant bits, no more
+    torch.testing.assert_close(got.float(), reference, atol=1e-2 if dtype == torch.float16 else 6e-2, rtol=0.0)
+    exact = F.scaled_dot_product_attention(q.to(dtype).float(), k.to(dtype).float(), v.to(dtype).float(), is_causal=True)
+    assert exact.abs().max() < 4
+    torch.testing.assert_close(got.float(), exact.to(dtype).float(), atol=2.0 * torch.finfo(dtype).eps, rtol=0.0)
+
+
+def test_mixed_dtypes_are_refused():
+    q, k, v = qkv(0, 1, 1, 4, 4)
+    with pytest.raises(TypeError, match="one dtype"):
+        chunked_attention(q, k.half(), v)
