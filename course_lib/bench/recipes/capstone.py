@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from ...data.movielens import GENRES
+from ...data.time_buckets import TimeBucketConfig
 from ...models.capstone import CapstoneConfig, CapstoneRecommender
 from ...models.item_encoders import make_item_encoder
 from ...models.metadata_encoder import MetadataEncoderConfig
 from ...models.multimodal.item_encoder import MODALITIES, MultimodalEncoderConfig
+from ...models.sequence_encoder import PositionAnchor
 from ...text_encoder import EMBEDDING_DIM
 from ...training import TrainConfig
 from ..data import BenchData
@@ -16,7 +19,14 @@ from ..settings import Mode, Settings, Windows
 
 
 def capstone_settings(
-    data: BenchData, mode: Mode, *, modalities: Sequence[str] | None = None, fusion: str = "gated"
+    data: BenchData,
+    mode: Mode,
+    *,
+    modalities: Sequence[str] | None = None,
+    fusion: str = "gated",
+    num_interests: int | None = None,
+    time_gaps: bool = True,
+    positions: PositionAnchor = "oldest",
 ) -> Settings:
     """Settings chosen on validation NDCG@10 (ShopWorld: ID + image + text + price; ML-100K: ID + text + metadata).
 
@@ -28,7 +38,13 @@ def capstone_settings(
         mode: ``"notebook"`` or ``"full"``.
         modalities: ShopWorld only, a subset of ``("id", "image", "text", "price")`` (default all).
         fusion: ShopWorld: ``"concat"``, ``"gated"`` or ``"cross"``; ML-100K: ``"gated"`` or ``"sum"``.
+        num_interests: K, learned interest queries (None: the default below; 0 = the current state only).
+        time_gaps: add the time-gap buckets (False: the ablation "time buckets off").
+        positions: ``"oldest"`` (default: a key/value cache stays valid, notebook 14) or ``"newest"``.
     """
+    variant = {"time_gaps": TimeBucketConfig() if time_gaps else None, "positions": positions}
+    if num_interests is not None:
+        variant["num_interests"] = num_interests
     num_items = data.split.num_items
     if data.world is not None:
         model = CapstoneConfig(num_items, max_len=30, d_model=32, n_heads=2, n_layers=1, dropout=0.2, num_interests=1)
@@ -40,7 +56,7 @@ def capstone_settings(
             train = TrainConfig(epochs=30, lr=3e-3, batch_size=64, patience=100, max_seconds=540, warmup_epochs=1, schedule="cosine")
         else:
             train = TrainConfig(epochs=8, lr=1e-2, batch_size=64, patience=8)
-        return Settings(model, train, Windows(max_len=model.max_len), items)
+        return Settings(dataclasses.replace(model, **variant), train, Windows(max_len=model.max_len), items)
     if data.movielens is None:
         raise ValueError(f"the capstone knows ShopWorld and ML-100K (load_dataset('shopworld' | 'ml100k')), got {data.name!r}.")
     if modalities is not None:
@@ -57,7 +73,7 @@ def capstone_settings(
         train = TrainConfig(epochs=60, lr=3e-3, batch_size=64, patience=100, warmup_epochs=1, schedule="cosine")
     else:
         train = TrainConfig(epochs=6, lr=3e-3, batch_size=64, patience=6)
-    return Settings(model, train, Windows(max_len=model.max_len), items)
+    return Settings(dataclasses.replace(model, **variant), train, Windows(max_len=model.max_len), items)
 
 
 def build_capstone(data: BenchData, settings: Settings) -> CapstoneRecommender:
