@@ -1,4 +1,4 @@
-"""Which history events made the model score the target? Three importance measures and a truth test.
+"""Which history events made the model score the target? Importance measures, baselines and a truth test.
 
 For one prediction (a user's history, the score ``s`` of one target item) each measure
 gives one number per history event l:
@@ -9,26 +9,42 @@ gives one number per history event l:
   layer with :func:`layer_attention`; the capstone: the candidate's weights over its interests
   times each interest's weights over the events);
 * **gradient x input** - ``sum_d e_ld * ds/de_ld`` on the history item embeddings e_l, the
-  first-order Taylor estimate of how much ``s`` falls if e_l is set to zero (``PAD_ID``'s
-  embedding);
+  first-order Taylor estimate of how much ``s`` falls if e_l is replaced by the *zero
+  vector*. That is not removing the event: a zero vector keeps its slot, its position
+  embedding and its attention weight, while ``PAD_ID`` is masked out of attention;
 * **erasure** - ``s(history) - s(history with event l replaced by PAD_ID)``, the exact
   change when the event is removed (other events keep their positions).
 
-On ShopWorld the interest behind every event is recorded, so each measure can be checked:
-a history event is *truly relevant* when its interest is the target event's interest.
-:func:`mass_on_truth` (share of the positive importance on relevant events, against the
-share of relevant events a uniform importance gives, :func:`uniform_mass_on_truth`) and
+On ShopWorld the interest behind every event is recorded, so each measure can be checked
+for *plausibility* (does it point at the events a human would call relevant?): a history
+event is *truly relevant* when its interest is the target event's interest.
+:func:`mass_on_truth` (share of the positive importance on relevant events) and
 :func:`importance_auc` (does the importance rank relevant events above the others? 0.5 =
-chance) measure the agreement per user; :func:`interest_alignment` runs the whole check for
-any model on ShopWorld's test users.
+chance) measure the agreement per user.
+
+A high share means little by itself, because simple rules that look at no model score
+well too. Every check is made against four **baselines** (:func:`baseline_importances`):
+
+* ``uniform`` - every real event the same weight (the share of relevant events);
+* ``newest`` - all weight on the newest event;
+* ``recency`` - weight ``decay ** age`` (age 0 = newest), ``decay`` chosen on validation
+  users by :func:`fit_recency_decay`;
+* ``similarity`` - the cosine between the target's and each event's item vector from a
+  model without attention (e.g. matrix factorisation), negatives counted as zero.
+
+:func:`interest_alignment` runs the whole check for any model on ShopWorld's users and
+reports the model's margin over each baseline as a paired per-user difference with a 95%
+interval (:meth:`InterestAlignment.versus`). Plausibility is not *faithfulness* (agreement
+with the model's own computation, e.g. with erasure): see notebook 15.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
@@ -37,19 +53,30 @@ from .data.batch import Batch
 from .data.split import SequenceSplit, Stage, pad_sequences
 from .models.base import Recommender
 from .modes import eval_mode
+from .stats import PairedDifference, paired_difference
 
 __all__ = [
+    "BASELINES",
+    "DECAY_GRID",
     "InterestAlignment",
     "attention_importance",
+    "baseline_importances",
     "erasure_importance",
+    "fit_recency_decay",
     "gradient_x_input",
     "ground_truth_labels",
     "importance_auc",
     "interest_alignment",
     "layer_attention",
     "mass_on_truth",
+    "newest_importance",
+    "recency_importance",
+    "similarity_importance",
     "uniform_mass_on_truth",
 ]
+
+BASELINES = ("uniform", "newest", "recency", "similarity")  # the order of every table
+DECAY_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # candidates for fit_recency_decay
 
 
 def _check_targets(batch: Batch, targets: Tensor) -> None:
@@ -288,13 +315,155 @@ def importance_auc(importance: Tensor, relevant: Tensor, real: Tensor) -> Tensor
     return torch.where(count > 0, auc, torch.full_like(auc, float("nan")))
 
 
+def _check_real(real: Tensor) -> None:
+    if not isinstance(real, Tensor) or real.dtype != torch.bool or real.ndim != 2:
+        got = f"{real.dtype} {tuple(real.shape)}" if isinstance(real, Tensor) else type(real).__name__
+        raise ValueError(f"real must be a (B, L) bool tensor (True = a real event, not padding), got {got}.")
+
+
+def _ages(real: Tensor) -> Tensor:
+    """(B, L) long: how many real events come after each real event (0 = the newest)."""
+    return real.flip(1).long().cumsum(1).flip(1) - 1
+
+
+def newest_importance(real: Tensor) -> Tensor:
+    """All weight on each row's newest real event (the right-most True of ``real``).
+
+    Args:
+        real: (B, L) bool, True = a real event.
+
+    Returns:
+        (B, L) float64, one 1 per row with a real event, 0 elsewhere.
+    """
+    _check_real(real)
+    return ((_ages(real) == 0) & real).double()
+
+
+def recency_importance(real: Tensor, decay: float) -> Tensor:
+    """Exponential recency: ``decay ** age`` on real events (age 0 = newest), 0 on padding.
+
+    Args:
+        real: (B, L) bool, True = a real event.
+        decay: in (0, 1]; 1 is uniform, close to 0 is newest-only.
+
+    Returns:
+        (B, L) float64 weights (not normalised; :func:`mass_on_truth` normalises).
+    """
+    _check_real(real)
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < float(decay) <= 1.0:
+        raise ValueError(f"decay must be a number in (0, 1] (1 = uniform), got {decay!r}.")
+    ages = _ages(real).clamp_min(0).double()
+    return torch.where(real, float(decay) ** ages, torch.zeros_like(ages))
+
+
+def similarity_importance(item_vectors: Tensor, history: Tensor, targets: Tensor) -> Tensor:
+    """Cosine between the target's vector and each history event's vector, 0 on padding.
+
+    Args:
+        item_vectors: (I + 1, D) one vector per item id from a model without attention (e.g.
+            ``MatrixFactorization.item_embedding.weight``); row ``PAD_ID`` is never read.
+        history: (B, L) item ids, ``PAD_ID`` = padding.
+        targets: (B,) the item whose score is explained.
+
+    Returns:
+        (B, L) float64 cosines in [-1, 1].
+    """
+    if not isinstance(item_vectors, Tensor) or item_vectors.ndim != 2:
+        got = tuple(item_vectors.shape) if isinstance(item_vectors, Tensor) else type(item_vectors).__name__
+        raise ValueError(f"item_vectors must be an (I + 1, D) tensor of item vectors, got {got}.")
+    if targets.shape != (history.shape[0],):
+        raise ValueError(f"targets must be (B,) = ({history.shape[0]},) item ids, got {tuple(targets.shape)}.")
+    top = int(max(history.max(), targets.max())) if history.numel() else 0
+    if top >= item_vectors.shape[0]:
+        raise ValueError(f"item id {top} has no row in item_vectors ({item_vectors.shape[0]} rows = ids 0..{item_vectors.shape[0] - 1}).")
+    vectors = nn.functional.normalize(item_vectors.detach().double().cpu(), dim=-1)
+    history, targets = history.cpu(), targets.cpu()
+    cosine = (vectors[history] * vectors[targets][:, None, :]).sum(-1)  # (B, L)
+    return cosine.masked_fill(history == PAD_ID, 0.0)
+
+
+def baseline_importances(
+    history: Tensor, targets: Tensor, *, decay: float | None = None, item_vectors: Tensor | None = None
+) -> dict[str, Tensor]:
+    """The baselines every attention explanation is checked against, in :data:`BASELINES` order.
+
+    ``uniform`` and ``newest`` always; ``recency`` when ``decay`` is given (fit it on
+    validation with :func:`fit_recency_decay`); ``similarity`` when ``item_vectors`` are given.
+
+    Args:
+        history: (B, L) item ids, ``PAD_ID`` = padding.
+        targets: (B,) the explained items.
+        decay: the recency baseline's decay, or None to leave it out.
+        item_vectors: (I + 1, D) item vectors of a model without attention, or None.
+
+    Returns:
+        name -> (B, L) float64 importance.
+    """
+    real = (history != PAD_ID).cpu()
+    out = {"uniform": real.double(), "newest": newest_importance(real)}
+    if decay is not None:
+        out["recency"] = recency_importance(real, decay)
+    if item_vectors is not None:
+        out["similarity"] = similarity_importance(item_vectors, history, targets)
+    return out
+
+
+def _interest_rows(
+    split: SequenceSplit, event_interest: np.ndarray, batch: Batch, stage: Stage
+) -> tuple[Tensor, Tensor, Tensor]:
+    """relevant (B, L), real (B, L), keep (B,): users with a real-interest target and some history."""
+    relevant, _, target_interest = ground_truth_labels(split, event_interest, batch.users, stage, batch.history.shape[1])
+    real = (batch.history != PAD_ID).cpu()
+    keep = (target_interest >= 0) & real.any(dim=1)
+    return relevant, real, keep
+
+
+def fit_recency_decay(
+    split: SequenceSplit,
+    event_interest: np.ndarray,
+    batches: Sequence[Batch],
+    *,
+    stage: Stage = "valid",
+    grid: Sequence[float] = DECAY_GRID,
+) -> float:
+    """The recency baseline's ``decay``: the grid value with the highest mean :func:`mass_on_truth` on ``stage``.
+
+    Fit on validation users (``evaluation_batches(split, "valid", ...)``), then read on test:
+    the baseline gets the same chance to be tuned that a model gets. Ties go to the
+    smallest decay.
+
+    Args:
+        split: the split of the batches.
+        event_interest: (E,) ground-truth interest of every event row.
+        batches: evaluation batches of ``stage``.
+        stage: ``"valid"`` (default) or ``"test"``.
+        grid: candidate decays in (0, 1].
+
+    Returns:
+        The chosen decay (a float of ``grid``).
+    """
+    if len(grid) == 0:
+        raise ValueError("grid must hold at least one decay in (0, 1].")
+    rows = [_interest_rows(split, event_interest, batch, stage) for batch in batches]
+    if not rows:
+        raise ValueError("fit_recency_decay needs at least one batch.")
+    best, best_score = None, -np.inf
+    for decay in grid:
+        shares = [mass_on_truth(recency_importance(real, decay), relevant, real)[keep] for relevant, real, keep in rows]
+        score = float(torch.cat(shares).mean())
+        if score > best_score + 1e-12:
+            best, best_score = float(decay), score
+    return best
+
+
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
 class InterestAlignment:
-    """Attention mass on the target's true interest, per evaluated user."""
+    """Attention mass on the target's true interest, per evaluated user, with the baselines' mass."""
 
     share: np.ndarray  # (U',) attention mass on history events of the target's interest
     uniform: np.ndarray  # (U',) the same for uniform attention (the fraction of such events)
     users: np.ndarray  # (U',) the user indices evaluated (targets of a real interest only)
+    baselines: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (U',) mass, BASELINES order
 
     @property
     def mean_share(self) -> float:
@@ -303,6 +472,27 @@ class InterestAlignment:
     @property
     def mean_uniform(self) -> float:
         return float(self.uniform.mean())
+
+    def versus(self, baseline: str, *, seed: int = 0) -> PairedDifference:
+        """The model's margin over one baseline: paired per-user ``share - baseline`` with its 95% bootstrap interval."""
+        if baseline not in self.baselines:
+            raise ValueError(f"no baseline {baseline!r} was computed; have {sorted(self.baselines)}.")
+        return paired_difference(self.share, self.baselines[baseline], seed=seed)
+
+    def strongest_baseline(self) -> str:
+        """The baseline with the highest mean mass (the first in ``BASELINES`` order on a tie)."""
+        return max(self.baselines, key=lambda name: (float(self.baselines[name].mean()), -list(self.baselines).index(name)))
+
+    def table(self, *, seed: int = 0) -> pd.DataFrame:
+        """One row per baseline: its mean mass, and the model's paired margin over it with the 95% interval."""
+        rows = []
+        for name, values in self.baselines.items():
+            diff = self.versus(name, seed=seed)
+            rows.append({"explanation": name, "mass on truth": float(values.mean()), "model - it": diff.mean,
+                         "low": diff.low, "high": diff.high})
+        rows.append({"explanation": "model attention", "mass on truth": self.mean_share, "model - it": 0.0,
+                     "low": 0.0, "high": 0.0})
+        return pd.DataFrame(rows).set_index("explanation")
 
 
 def interest_alignment(
@@ -313,15 +503,21 @@ def interest_alignment(
     *,
     stage: Stage = "test",
     device: torch.device | str = "cpu",
+    decay: float | None = None,
+    item_vectors: Tensor | None = None,
 ) -> InterestAlignment:
     """Share of each target's attention explanation that lies on history events of the target's true interest.
 
         share(user)   = sum over history events l of the target's interest of  w_l(target)
         uniform(user) = (number of such events) / (number of history events)
 
-    ``w`` is :func:`attention_importance` (the model's own ``attention(...).history``);
-    ``uniform`` is what attention spread evenly would score. Users whose target is a random
-    (noise) event have no true interest and are left out, as are users without history.
+    ``w`` is :func:`attention_importance` (the model's own ``attention(...).history``). The
+    same share is computed for every baseline of :func:`baseline_importances` (``newest``
+    always, ``recency`` with ``decay``, ``similarity`` with ``item_vectors``), so that
+    :meth:`InterestAlignment.versus` gives the model's margin over each on the same users.
+    Users whose target is a random (noise) event have no true interest and are left out, as
+    are users without history. A similarity row without any positive cosine prefers no event
+    and scores the uniform share.
 
     Args:
         model: a trained recommender with per-event attention (evaluated in eval mode, restored afterwards).
@@ -330,18 +526,24 @@ def interest_alignment(
         batches: evaluation batches of ``stage`` (``evaluation_batches(split, stage, max_len=L)``).
         stage: ``"test"`` or ``"valid"``.
         device: where to compute.
+        decay: the recency baseline's decay (from :func:`fit_recency_decay` on validation), or None.
+        item_vectors: (I + 1, D) item vectors of a model without attention for the similarity baseline, or None.
 
     Returns:
         An :class:`InterestAlignment`.
     """
-    shares, uniforms, users = [], [], []
+    shares, users = [], []
+    baselines: dict[str, list[np.ndarray]] = {}
     model.to(device)
     for batch in batches:
-        relevant, _, target_interest = ground_truth_labels(split, event_interest, batch.users, stage, batch.history.shape[1])
+        relevant, real, keep = _interest_rows(split, event_interest, batch, stage)
         weights = attention_importance(model, batch.to(device), batch.targets.to(device)).cpu()  # (B, L)
-        real = batch.history != PAD_ID  # (B, L)
-        keep = (target_interest >= 0) & real.any(dim=1)
         shares.append(mass_on_truth(weights, relevant, real)[keep].numpy())
-        uniforms.append(uniform_mass_on_truth(relevant, real)[keep].numpy())
+        uniform = uniform_mass_on_truth(relevant, real)
+        for name, importance in baseline_importances(batch.history, batch.targets, decay=decay, item_vectors=item_vectors).items():
+            mass = mass_on_truth(importance, relevant, real)
+            mass = torch.where(mass.isnan(), uniform, mass)  # no positive similarity anywhere: no preference = uniform
+            baselines.setdefault(name, []).append(mass[keep].numpy())
         users.append(batch.users[keep].numpy())
-    return InterestAlignment(np.concatenate(shares), np.concatenate(uniforms), np.concatenate(users))
+    joined = {name: np.concatenate(parts) for name, parts in baselines.items()}
+    return InterestAlignment(np.concatenate(shares), joined["uniform"], np.concatenate(users), joined)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from checker_support import erasure_answer
@@ -253,3 +254,87 @@ def test_gradient_x_input_is_the_directional_derivative_on_real_models(kind: str
                 values.append(model.score(batch, targets[:, None])[b, 0])
             handle.remove()
         torch.testing.assert_close(got[b, l], (values[0] - values[1]) / (2 * eps), rtol=1e-5, atol=1e-7)
+
+
+def test_baselines_by_hand() -> None:
+    from course_lib.explain import newest_importance, recency_importance, similarity_importance
+
+    history = torch.tensor([[0, 0, 3, 1, 2], [0, 4, 0, 5, 6]])  # left padding; a PAD_ID inside row 2 too
+    real = history != PAD_ID
+    assert newest_importance(real).tolist() == [[0, 0, 0, 0, 1], [0, 0, 0, 0, 1]]
+    assert torch.allclose(recency_importance(real, 0.5), torch.tensor([[0, 0, 0.25, 0.5, 1], [0, 0.25, 0, 0.5, 1]]).double())
+    assert torch.equal(recency_importance(real, 1.0), real.double())  # decay 1 = uniform
+    vectors = torch.randn(7, 4, generator=torch.Generator().manual_seed(0))
+    targets = torch.tensor([2, 1])
+    cosine = similarity_importance(vectors, history, targets)
+    reference = torch.cosine_similarity(vectors[history].double(), vectors[targets].double()[:, None, :], dim=-1)
+    assert torch.allclose(cosine, reference.masked_fill(~real, 0.0))
+    for bad in (0.0, 1.5, -0.2, True, "0.5"):
+        with pytest.raises(ValueError, match="decay must be a number in"):
+            recency_importance(real, bad)
+    with pytest.raises(ValueError, match="real must be a"):
+        newest_importance(history)  # ids, not a bool mask
+    with pytest.raises(ValueError, match="has no row in item_vectors"):
+        similarity_importance(vectors[:5], history, targets)
+
+
+class _NewestOnly(nn.Module):
+    """A fake recommender whose attention is all on the newest event."""
+
+    def attention(self, batch: Batch, items: Tensor):
+        from course_lib.explain import newest_importance
+        from course_lib.models import AttentionMaps
+
+        return AttentionMaps(history=newest_importance(batch.history != PAD_ID)[:, None, :].float())
+
+
+def _shop(config):
+    from course_lib.data import evaluation_batches, generate_shopworld, temporal_leave_one_out
+
+    world = generate_shopworld(config)
+    split = temporal_leave_one_out(world.interactions, catalogue=world.items.index)
+    return world, split, {stage: evaluation_batches(split, stage, max_len=30) for stage in ("valid", "test")}
+
+
+def test_recency_explains_the_sticky_shop_and_not_the_low_stickiness_one() -> None:
+    """The reason for the baselines: on the default shop "newest" alone scores far above uniform; not without stickiness."""
+    from course_lib.data import ShopWorldConfig, low_stickiness_config
+    from course_lib.explain import DECAY_GRID, fit_recency_decay, interest_alignment
+
+    means = {}
+    for name, config in {"sticky": ShopWorldConfig(num_items=320, num_users=200),
+                         "low": low_stickiness_config(num_items=320, num_users=200)}.items():
+        world, split, batches = _shop(config)
+        interest = world.interactions["interest"].to_numpy()
+        decay = fit_recency_decay(split, interest, batches["valid"])
+        assert decay in DECAY_GRID
+        result = interest_alignment(_NewestOnly(), split, interest, batches["test"], decay=decay)
+        assert list(result.baselines) == ["uniform", "newest", "recency"]
+        assert np.array_equal(result.share, result.baselines["newest"])  # the fake model is the newest baseline
+        same = result.versus("newest")
+        assert same.mean == 0 and same.low == 0 and same.high == 0
+        means[name] = {key: float(value.mean()) for key, value in result.baselines.items()}
+        table = result.table()
+        assert table.loc["model attention", "mass on truth"] == pytest.approx(means[name]["newest"])
+    assert means["sticky"]["newest"] > means["sticky"]["uniform"] + 0.25
+    assert abs(means["low"]["newest"] - means["low"]["uniform"]) < 0.08
+
+
+def test_low_stickiness_shop_switches_interest_at_chance() -> None:
+    from course_lib.data import ShopWorldConfig, generate_shopworld, low_stickiness_config
+
+    def same_rate(world):
+        same, chance = [], []
+        for user, events in world.interactions.groupby("user"):
+            k = events["interest"].to_numpy()
+            ok = (k[1:] >= 0) & (k[:-1] >= 0)
+            same.extend((k[1:] == k[:-1])[ok])
+            chance.extend([1 / len(world.users.loc[user, "interests"])] * int(ok.sum()))
+        return float(np.mean(same)), float(np.mean(chance))
+
+    sticky, chance = same_rate(generate_shopworld(ShopWorldConfig(num_items=320, num_users=300)))
+    assert sticky > chance + 0.3
+    low, chance = same_rate(generate_shopworld(low_stickiness_config(num_items=320, num_users=300)))
+    assert abs(low - chance) < 0.03
+    with pytest.raises(ValueError, match="drift_width must be a number > 0"):
+        ShopWorldConfig(drift_width=0)

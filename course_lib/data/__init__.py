@@ -14,7 +14,7 @@ from .batch import Batch
 from .files import data_dir
 from .item_features import MetadataFeatures, MultimodalFeatures
 from .movielens import MovieLens100K, MovieLensUnavailable, load_movielens_100k, movielens_features
-from .shopworld import ShopWorld, ShopWorldConfig, generate_shopworld, shopworld_features
+from .shopworld import ShopWorld, ShopWorldConfig, generate_shopworld, low_stickiness_config, shopworld_features
 from .split import (
     SequenceSplit,
     TrainingExamples,
@@ -40,6 +40,7 @@ __all__ = [
     "evaluation_batches",
     "generate_shopworld",
     "load_movielens_100k",
+    "low_stickiness_config",
     "movielens_features",
     "pad_sequences",
     "shopworld_features",

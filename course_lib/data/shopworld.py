@@ -19,6 +19,13 @@ event to the next (a switch comes with a longer time gap, a new "session"). Each
 is an unseen item of the active interest (popular items more often), or with a small
 probability a random item (``NOISE = -1``). The interest behind every event is recorded.
 
+Stickiness makes *recency* a strong explanation on its own: with the default settings the
+previous event shares the next one's interest most of the time, so "the newest event
+explains the prediction" is nearly always plausible. :func:`low_stickiness_config` draws a
+shop in which each event picks one of the user's interests at random (no stickiness, no
+drift: P(same interest as the previous event) = 1/m for a user with m interests), where
+recency no longer predicts relevance; explanation checks run on both shops.
+
 Everything is drawn from one seeded ``numpy.random.Generator``: the same seed gives
 byte-identical arrays and tables.
 """
@@ -61,6 +68,7 @@ class ShopWorldConfig:
     min_events: int = 20  # shortest sequence of a one-interest user
     events_per_interest: int = 15  # each extra interest adds up to this many events
     stay_prob: float = 0.8  # chance that the next event keeps the current interest
+    drift_width: float = 0.2  # how long each interest dominates (fraction of the sequence); math.inf = no drift
     noise_prob: float = 0.08  # chance that an event is a random item (interest NOISE)
     noise_words: int = 2  # noise words in each text
     image_noise: float = 12.0  # standard deviation of the pixel noise
@@ -77,6 +85,8 @@ class ShopWorldConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"ShopWorldConfig.{name} is a probability in [0, 1], got {value!r}.")
+        if isinstance(self.drift_width, bool) or not isinstance(self.drift_width, numbers.Real) or not self.drift_width > 0:
+            raise ValueError(f"ShopWorldConfig.drift_width must be a number > 0 (math.inf = no drift), got {self.drift_width!r}.")
         if isinstance(self.image_noise, bool) or not isinstance(self.image_noise, numbers.Real) or not 0 <= self.image_noise < math.inf:
             raise ValueError(f"ShopWorldConfig.image_noise must be a finite number >= 0 (pixel noise std), got {self.image_noise!r}.")
         # a user never buys the same item twice, so the catalogue must outlast the longest sequence
@@ -198,7 +208,7 @@ def _make_sequences(config: ShopWorldConfig, items: pd.DataFrame, rng: np.random
         time = 1_600_000_000 + int(rng.integers(0, 30 * 86_400))
         for t in range(n):
             f = t / max(n - 1, 1)
-            weights = np.exp(-((f - centres) ** 2) / (2 * 0.2**2))
+            weights = np.exp(-((f - centres) ** 2) / (2 * config.drift_width**2))  # all 1 when drift_width = inf
             if current < 0 or rng.random() >= config.stay_prob:
                 new = int(rng.choice(m, p=weights / weights.sum()))
             else:
@@ -221,6 +231,17 @@ def _make_sequences(config: ShopWorldConfig, items: pd.DataFrame, rng: np.random
     interactions = pd.DataFrame(rows, columns=["user", "item", "timestamp", "interest"]).astype("int64")
     users = pd.DataFrame({"interests": user_interests}, index=pd.RangeIndex(config.num_users, name="user"))
     return interactions, users
+
+
+def low_stickiness_config(**overrides: object) -> ShopWorldConfig:
+    """A ShopWorld config without stickiness or drift: every event picks one of the user's m interests uniformly.
+
+    ``stay_prob = 0`` and ``drift_width = math.inf``, other fields default (or as given in
+    ``overrides``): the previous event shares the next one's interest with probability 1/m,
+    so recency alone no longer explains which history events are relevant.
+    """
+    fields = {"stay_prob": 0.0, "drift_width": math.inf, **overrides}
+    return ShopWorldConfig(**fields)  # type: ignore[arg-type]
 
 
 def generate_shopworld(config: ShopWorldConfig | None = None) -> ShopWorld:
