@@ -366,8 +366,8 @@ def test_the_cache_refuses_a_capstone_it_would_get_wrong(change):
 def test_capstone_settings_variants_change_only_what_they_name(world):
     data = fake_shopworld_data() if world else fake_movielens_data()
     base = capstone_settings(data, "notebook")
-    assert base.model.positions == "oldest" and base.model.time_gaps is not None
-    for changes, expected in [({"num_interests": 2}, {"num_interests": 2}), ({"time_gaps": False}, {"time_gaps": None}),
+    assert (base.model.num_interests, base.model.time_gaps, base.model.positions) == (0, None, "oldest")
+    for changes, expected in [({"num_interests": 2}, {"num_interests": 2}), ({"time_gaps": True}, {"time_gaps": TimeBucketConfig()}),
                               ({"positions": "newest"}, {"positions": "newest"})]:
         variant = capstone_settings(data, "notebook", **changes)
         assert variant.model == dataclasses.replace(base.model, **expected)
