@@ -8,6 +8,12 @@
     s_l(c)    = tau log sum_k exp(v_{l,k} . F[c] / tau)         the candidate c picks its interests (a smooth max)
     a_k(c)    = softmax_k(v_{l,k} . F[c] / tau) = ds/d(v_k.F[c])  target attention: how much c reads interest k
 
+Every part of the user side is optional: ``num_interests = 0`` leaves only ``v_{l,0} = h_l`` (the
+score is SASRec's ``h_l . F[c]``) and ``time_gaps = None`` drops ``T``. Notebook 13's ablation chose
+both (:func:`course_lib.bench.capstone_settings`): neither the interests nor the time gaps gave a
+validation interval above zero. Positions are counted from the oldest event (``P[p_l]``) so that a
+new event moves no earlier one and notebook 14's key/value cache applies (:meth:`as_sasrec`).
+
 It is composed of the course's parts: an item encoder (:mod:`course_lib.models.item_encoders`),
 the sequence encoder of every SASRec (:class:`~course_lib.models.sequence_encoder.SequenceEncoder`,
 with time gaps), prefix pooling by learned queries (:func:`~course_lib.layers.prefix_attention_pool`)
