@@ -372,6 +372,9 @@ def test_capstone_settings_variants_change_only_what_they_name(world):
         variant = capstone_settings(data, "notebook", **changes)
         assert variant.model == dataclasses.replace(base.model, **expected)
         assert (variant.items, variant.train, variant.windows) == (base.items, base.train, base.windows)
+    longer = capstone_settings(data, "notebook", epochs=12)
+    assert (longer.train.epochs, longer.train.patience) == (12, 12) and longer.model == base.model
+    assert dataclasses.replace(longer.train, epochs=base.train.epochs, patience=base.train.patience) == base.train
 
 
 def fake_shopworld_data(items: int = I):

@@ -27,6 +27,7 @@ def capstone_settings(
     num_interests: int = 0,
     time_gaps: bool = False,
     positions: PositionAnchor = "oldest",
+    epochs: int | None = None,
 ) -> Settings:
     """Settings chosen on validation NDCG@10 (ShopWorld: ID + image + text + price; ML-100K: ID + text + metadata).
 
@@ -41,6 +42,7 @@ def capstone_settings(
         num_interests: K, learned interest queries (0 = the current state only: the score is h . f(c)).
         time_gaps: add notebook 10's time-gap buckets to the input.
         positions: ``"oldest"`` (a key/value cache stays valid, notebook 14) or ``"newest"``.
+        epochs: replaces the mode's number of epochs (and patience), e.g. to match another model's budget.
 
     The user side's defaults (K = 0, no time gaps) are notebook 13's ablation: on validation NDCG@10
     neither K >= 1 nor the time gaps gave an interval above zero on either dataset (notebook mode,
@@ -60,7 +62,7 @@ def capstone_settings(
             train = TrainConfig(epochs=30, lr=3e-3, batch_size=64, patience=100, max_seconds=540, warmup_epochs=1, schedule="cosine")
         else:
             train = TrainConfig(epochs=8, lr=1e-2, batch_size=64, patience=8)
-        return Settings(dataclasses.replace(model, **variant), train, Windows(max_len=model.max_len), items)
+        return _with_epochs(Settings(dataclasses.replace(model, **variant), train, Windows(max_len=model.max_len), items), epochs)
     if data.movielens is None:
         raise ValueError(f"the capstone knows ShopWorld and ML-100K (load_dataset('shopworld' | 'ml100k')), got {data.name!r}.")
     if modalities is not None:
@@ -75,7 +77,13 @@ def capstone_settings(
         train = TrainConfig(epochs=60, lr=3e-3, batch_size=64, patience=100, warmup_epochs=1, schedule="cosine")
     else:
         train = TrainConfig(epochs=6, lr=3e-3, batch_size=64, patience=6)
-    return Settings(dataclasses.replace(model, **variant), train, Windows(max_len=model.max_len), items)
+    return _with_epochs(Settings(dataclasses.replace(model, **variant), train, Windows(max_len=model.max_len), items), epochs)
+
+
+def _with_epochs(settings: Settings, epochs: int | None) -> Settings:
+    if epochs is None:
+        return settings
+    return dataclasses.replace(settings, train=dataclasses.replace(settings.train, epochs=epochs, patience=epochs))
 
 
 def build_capstone(data: BenchData, settings: Settings) -> CapstoneRecommender:
