@@ -16,6 +16,7 @@ from course_lib.bench.sweep import parse_variant
 from course_lib.checkpoints import load_capstone, save_capstone
 from course_lib.data.item_features import MetadataFeatures, MultimodalFeatures, year_buckets
 from course_lib.data.split import evaluation_batches
+from course_lib.data.time_buckets import TimeBucketConfig
 from course_lib.explain import interest_alignment
 from course_lib.models.capstone import CapstoneConfig, CapstoneRecommender
 from course_lib.models.item_encoders import lookup, make_item_encoder
@@ -309,3 +310,74 @@ def test_capstone_settings_pass_the_fusion_to_the_movielens_encoder():
     assert settings.items.d_model == settings.model.d_model == 64
     with pytest.raises(ValueError, match="modalities is for ShopWorld"):
         capstone_settings(fake_movielens_data(), "notebook", modalities=("id",))
+
+
+@pytest.mark.parametrize("positions", ["oldest", "newest"])
+def test_as_sasrec_shares_the_modules_and_with_k0_scores_like_the_capstone(positions):
+    config = dataclasses.replace(CONFIG, num_interests=0, positions=positions)
+    model = make_model(12, config=config)
+    view = model.as_sasrec()
+    assert view.encoder is model.encoder and view.item_encoder is model.item_encoder, "shared, not copied"
+    assert not view.training and view.config.positions == positions and view.config.time_gaps == config.time_gaps
+    history, times = random_case(12, 3, 12, pad_left=4)
+    batch = history_batch(history, times)
+    with torch.no_grad():
+        torch.testing.assert_close(view.score_all(batch), model.score_all(batch))
+        torch.testing.assert_close(view(history, times), model(history, times))
+
+
+def streamable(seed: int, num_interests: int = 0) -> CapstoneRecommender:
+    """A capstone that notebook 14's cache accepts: oldest-anchored positions, no time gaps."""
+    config = dataclasses.replace(CONFIG, num_interests=num_interests, positions="oldest", time_gaps=None)
+    torch.manual_seed(seed)
+    return CapstoneRecommender(config, item_encoder("metadata", seed, config.d_model)).eval()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_an_oldest_anchored_capstone_streams_equal_to_recomputation(seed):
+    from course_lib.models.sasrec_streaming import empty_cache, extend, step
+
+    model = streamable(seed)
+    history, times = random_case(seed, 3, 12, pad_left=3)
+    view = model.as_sasrec()
+    with torch.no_grad():
+        full = model(history, times)  # (B, L, D) recomputed at once
+        hidden, cache = extend(view, history[:, :5], empty_cache(view, 3))  # prefill the first 5 slots
+        streamed = [hidden]
+        for slot in range(5, 12):  # then one event at a time
+            state, cache = step(view, history[:, slot], cache)
+            streamed.append(state[:, None])
+        streamed = torch.cat(streamed, dim=1)
+        torch.testing.assert_close(streamed[history != PAD_ID], full[history != PAD_ID], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(view.item_scores(streamed[:, -1]), model.score_all(history_batch(history, times)),
+                                   atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("change", [{"positions": "newest"}, {"time_gaps": TimeBucketConfig()}])
+def test_the_cache_refuses_a_capstone_it_would_get_wrong(change):
+    from course_lib.models.sasrec_streaming import empty_cache
+
+    model = CapstoneRecommender(dataclasses.replace(streamable(0).config, **change), item_encoder("metadata", 0, 16))
+    with pytest.raises(TypeError, match="oldest|time-gap"):
+        empty_cache(model.as_sasrec(), 2)
+
+
+@pytest.mark.parametrize("world", [False, True])
+def test_capstone_settings_variants_change_only_what_they_name(world):
+    data = fake_shopworld_data() if world else fake_movielens_data()
+    base = capstone_settings(data, "notebook")
+    assert (base.model.num_interests, base.model.time_gaps, base.model.positions) == (0, None, "oldest")
+    for changes, expected in [({"num_interests": 2}, {"num_interests": 2}), ({"time_gaps": True}, {"time_gaps": TimeBucketConfig()}),
+                              ({"positions": "newest"}, {"positions": "newest"})]:
+        variant = capstone_settings(data, "notebook", **changes)
+        assert variant.model == dataclasses.replace(base.model, **expected)
+        assert (variant.items, variant.train, variant.windows) == (base.items, base.train, base.windows)
+    longer = capstone_settings(data, "notebook", epochs=12)
+    assert (longer.train.epochs, longer.train.patience) == (12, 12) and longer.model == base.model
+    assert dataclasses.replace(longer.train, epochs=base.train.epochs, patience=base.train.patience) == base.train
+
+
+def fake_shopworld_data(items: int = I):
+    """What capstone_settings reads of a BenchData for ShopWorld (no generation)."""
+    world = types.SimpleNamespace(vocabulary=list(range(9)), config=types.SimpleNamespace(image_size=24))
+    return types.SimpleNamespace(name="shopworld", world=world, movielens=None, split=types.SimpleNamespace(num_items=items))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -18,6 +20,7 @@ from course_lib.bench import (
 )
 from course_lib.bench import run as bench_run
 from course_lib.bench import table as bench_table
+from course_lib.data.time_buckets import TimeBucketConfig
 from course_lib.models import MFConfig, SASRecConfig
 from course_lib.models.multimodal.item_encoder import MODALITIES, MultimodalEncoderConfig
 from course_lib.training import TrainConfig, TrainResult
@@ -115,3 +118,26 @@ def test_single_modality_capstone_entries_build_that_modality_only(monkeypatch):
         assert built[0].item_encoder.config.modalities == (modality,)
     next(m for m in MODELS if m.name == "Capstone").train(data, "notebook", 0, torch.device("cpu"))
     assert built[0].item_encoder.config.modalities == MODALITIES
+
+
+def test_user_side_capstone_entries_change_only_what_they_name(monkeypatch):
+    built = {}
+
+    def capture(model, examples, valid_batches, *, config, device):  # stands in for training
+        built[0] = model
+        return TrainResult(best_epoch=0, best_score=0.0, epochs_run=0, seconds=0.0)
+
+    monkeypatch.setattr(bench_run, "fit", capture)
+    data = load_dataset("shopworld")
+    entries = {m.name: m for m in MODELS}
+    entries["Capstone"].train(data, "notebook", 0, torch.device("cpu"))
+    base = built[0].config
+    expected = {f"Capstone-K{k}": {"num_interests": k} for k in (1, 2, 4)} | {
+        "Capstone-time-gaps": {"time_gaps": TimeBucketConfig()}, "Capstone-newest-positions": {"positions": "newest"},
+        "Capstone-all-parts": {"num_interests": 1, "time_gaps": TimeBucketConfig()},
+    }
+    for name, changes in expected.items():
+        entries[name].train(data, "notebook", 0, torch.device("cpu"))
+        assert built[0].config == dataclasses.replace(base, **changes), name
+        assert built[0].interest_queries.shape[0] == built[0].config.num_interests
+    assert (base.num_interests, base.time_gaps, base.positions) == (0, None, "oldest"), "the ablation's choice; it streams"

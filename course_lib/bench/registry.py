@@ -43,8 +43,15 @@ MODELS: list[BenchModel] = [
     BenchModel("SASRec-id+text", functools.partial(text_sasrec_settings, with_id=True), build_sasrec, datasets=("ml100k",)),
     # ID + image + text + price, gated fusion
     BenchModel("Multimodal", multimodal_settings, build_sasrec, datasets=("shopworld",)),
-    # multimodal items -> time-aware self-attention -> candidate over interests
+    # fused item vectors -> causal self-attention (oldest-anchored positions); K = 0 interests, no time gaps (ablation below)
     BenchModel("Capstone", capstone_settings, build_capstone),
+    # its user side, one part added at a time (notebook 13's ablation): K learned interests, time-gap buckets, positions
+    *(BenchModel(f"Capstone-K{k}", functools.partial(capstone_settings, num_interests=k), build_capstone) for k in (1, 2, 4)),
+    BenchModel("Capstone-time-gaps", functools.partial(capstone_settings, time_gaps=True), build_capstone),
+    BenchModel("Capstone-all-parts", functools.partial(capstone_settings, num_interests=1, time_gaps=True), build_capstone),
+    BenchModel("Capstone-newest-positions", functools.partial(capstone_settings, positions="newest"), build_capstone),
+    # notebook mode with SASRec-id+text's 12 epochs instead of 6: is the text SASRec's lead on ML-100K only budget?
+    BenchModel("Capstone-12-epochs", functools.partial(capstone_settings, epochs=12), build_capstone),
     *(  # the capstone with one ShopWorld modality: what fusing all four adds (notebook 13's ablation, over seeds)
         BenchModel(f"Capstone-{m}-only", functools.partial(capstone_settings, modalities=(m,)), build_capstone, datasets=("shopworld",))
         for m in MODALITIES

@@ -1,12 +1,18 @@
 """The capstone: multimodal items -> time-aware causal self-attention -> K interests -> the candidate picks.
 
     F         = item_encoder.table()                            (I + 1, D) fused item vectors (ID, image/text/price or text/metadata)
-    x_l       = F[item_l] + P[L-1-l] + T[gap bucket_l]          SASRec's input plus the time-gap embedding (notebook 10)
+    x_l       = F[item_l] + P[p_l] + T[gap bucket_l]            p_l = l's rank among the real events, oldest = 0; + time gap (notebook 10)
     h         = CausalTransformer(x)                            (B, L, D)   position l sees positions <= l only
     A_{k,l,j} = softmax_{j <= l}(q_k . h_j / sqrt(D))           K learned queries over the prefix (multi-interest)
     v_{l,0}   = h_l,   v_{l,k} = sum_j A_{k,l,j} h_j            K + 1 interests after position l (0 = "now")
     s_l(c)    = tau log sum_k exp(v_{l,k} . F[c] / tau)         the candidate c picks its interests (a smooth max)
     a_k(c)    = softmax_k(v_{l,k} . F[c] / tau) = ds/d(v_k.F[c])  target attention: how much c reads interest k
+
+Every part of the user side is optional: ``num_interests = 0`` leaves only ``v_{l,0} = h_l`` (the
+score is SASRec's ``h_l . F[c]``) and ``time_gaps = None`` drops ``T``. Notebook 13's ablation chose
+both (:func:`course_lib.bench.capstone_settings`): neither the interests nor the time gaps gave a
+validation interval above zero. Positions are counted from the oldest event (``P[p_l]``) so that a
+new event moves no earlier one and notebook 14's key/value cache applies (:meth:`as_sasrec`).
 
 It is composed of the course's parts: an item encoder (:mod:`course_lib.models.item_encoders`),
 the sequence encoder of every SASRec (:class:`~course_lib.models.sequence_encoder.SequenceEncoder`,
@@ -29,6 +35,7 @@ states h_j mix earlier events too (notebook 15 asks how far attention explains a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -42,11 +49,13 @@ from ..data.time_buckets import TimeBucketConfig
 from ..layers import prefix_attention_pool
 from .base import AttentionMaps, Recommender, check_candidates, check_targets
 from .item_encoders import lookup
-from .sequence_encoder import SASRecConfig, SequenceEncoder
+from .sasrec import SASRec
+from .sequence_encoder import PositionAnchor, SASRecConfig, SequenceEncoder
 
 
 @dataclass(frozen=True)
 class CapstoneConfig(SASRecConfig):
+    positions: PositionAnchor = "oldest"  # P[p] for the p-th real event: a new event moves no earlier one (streams, notebook 14)
     time_gaps: TimeBucketConfig | None = TimeBucketConfig()  # time-gap buckets (on by default here)
     num_interests: int = 3  # K, learned interest queries over the history (the current state is one more)
     interest_temperature: float = 1.0  # tau of the candidate's softmax over the K + 1 interests (-> 0: max)
@@ -213,6 +222,20 @@ class CapstoneRecommender(Recommender):
             history=weights @ events,  # (B, N, K + 1) @ (B, K + 1, L) -> (B, N, L)
             layers=state.self_attention, interests=events, candidate_interests=weights,
         )
+
+    def as_sasrec(self) -> SASRec:
+        """A SASRec that *shares* this capstone's item encoder and sequence encoder (no copy).
+
+        Its hidden states are the capstone's ``h_l``; with K = 0 its scores are the capstone's
+        (``s(c) = h . f(c)``, tested). With oldest-anchored positions and no time gaps it streams with
+        notebook 14's key/value cache (:func:`course_lib.models.sasrec_streaming.extend`), which
+        refuses anything else with a message saying why. With K >= 1 the pooled interests read every
+        hidden state of the prefix, so a streaming capstone keeps those (B, T, D) states as well.
+        """
+        names = [field.name for field in dataclasses.fields(SASRecConfig)]
+        view = SASRec(SASRecConfig(**{name: getattr(self.config, name) for name in names}), self.item_encoder)
+        view.encoder = self.encoder  # the very same modules: training one trains the other
+        return view.train(self.training)
 
     @property
     def history_lookup(self) -> nn.Module:
