@@ -36,6 +36,15 @@ well too. Every check is made against four **baselines** (:func:`baseline_import
 reports the model's margin over each baseline as a paired per-user difference with a 95%
 interval (:meth:`InterestAlignment.versus`). Plausibility is not *faithfulness* (agreement
 with the model's own computation, e.g. with erasure): see notebook 15.
+:func:`importance_alignment` runs the same check for any importance (gradient x input, erasure,
+one layer's attention) of one batch.
+
+Faithfulness: :func:`rank_agreement` gives, per prediction, the rank correlation over the real
+history events between an explanation and erasure or gradient x input (:func:`rank_correlation`,
+Spearman or Kendall's tau-b; Jain & Wallace, 2019), against a permutation baseline (the
+explanation shuffled within each history, :func:`permute_within_rows`), each with a paired
+interval over users. :func:`prediction_agreement` checks "the same predictions" user by user
+(top-k overlap, total-variation distance of the two models' softmax over the catalogue).
 """
 
 from __future__ import annotations
