@@ -600,7 +600,9 @@ def rank_correlation(a: Tensor, b: Tensor, real: Tensor, *, method: str = "spear
     Returns:
         (B,) float64 in [-1, 1]; NaN where a row has fewer than 2 real events or either importance is constant on them.
     """
-    _check_same_shape(a, b, real)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape == b.shape == real.shape and a.ndim == 2):
+        shapes = [tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__ for x in (a, b, real)]
+        raise ValueError(f"a, b and real must all be (B, L) tensors of one shape, got {shapes[0]}, {shapes[1]}, {shapes[2]}.")
     _check_real(real)
     if method not in RANK_METHODS:
         raise ValueError(f"method must be one of {RANK_METHODS}, got {method!r}.")
@@ -634,8 +636,10 @@ def permute_within_rows(importance: Tensor, real: Tensor, generator: torch.Gener
     Returns:
         (B, L) the same values on each row's real positions, shuffled among them.
     """
-    _check_same_shape(importance, real, real)
     _check_real(real)
+    if not isinstance(importance, Tensor) or importance.shape != real.shape:
+        got = tuple(importance.shape) if isinstance(importance, Tensor) else type(importance).__name__
+        raise ValueError(f"importance must be (B, L) = {tuple(real.shape)} like real, got {got}.")
     importance, real = importance.detach().cpu(), real.cpu()
     keys = torch.rand(real.shape, generator=generator).masked_fill(~real, 2.0)  # padding sorts last
     order = keys.argsort(dim=1)  # (B, L): real slots first, in random order
