@@ -36,10 +36,20 @@ well too. Every check is made against four **baselines** (:func:`baseline_import
 reports the model's margin over each baseline as a paired per-user difference with a 95%
 interval (:meth:`InterestAlignment.versus`). Plausibility is not *faithfulness* (agreement
 with the model's own computation, e.g. with erasure): see notebook 15.
+:func:`importance_alignment` runs the same check for any importance (gradient x input, erasure,
+one layer's attention) of one batch.
+
+Faithfulness: :func:`rank_agreement` gives, per prediction, the rank correlation over the real
+history events between an explanation and erasure or gradient x input (:func:`rank_correlation`,
+Spearman or Kendall's tau-b; Jain & Wallace, 2019), against a permutation baseline (the
+explanation shuffled within each history, :func:`permute_within_rows`), each with a paired
+interval over users. :func:`prediction_agreement` checks "the same predictions" user by user
+(top-k overlap, total-variation distance of the two models' softmax over the catalogue).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -51,6 +61,7 @@ from torch import Tensor, nn
 from .constants import PAD_ID
 from .data.batch import Batch
 from .data.split import SequenceSplit, Stage, pad_sequences
+from .metrics import exclusion_mask
 from .models.base import Recommender
 from .modes import eval_mode
 from .stats import PairedDifference, paired_difference
@@ -59,17 +70,24 @@ __all__ = [
     "BASELINES",
     "DECAY_GRID",
     "InterestAlignment",
+    "PredictionAgreement",
+    "RankAgreement",
     "attention_importance",
     "baseline_importances",
     "erasure_importance",
     "fit_recency_decay",
     "gradient_x_input",
     "ground_truth_labels",
+    "importance_alignment",
     "importance_auc",
     "interest_alignment",
     "layer_attention",
     "mass_on_truth",
     "newest_importance",
+    "permute_within_rows",
+    "prediction_agreement",
+    "rank_agreement",
+    "rank_correlation",
     "recency_importance",
     "similarity_importance",
     "uniform_mass_on_truth",
@@ -547,3 +565,249 @@ def interest_alignment(
         users.append(batch.users[keep].numpy())
     joined = {name: np.concatenate(parts) for name, parts in baselines.items()}
     return InterestAlignment(np.concatenate(shares), joined["uniform"], np.concatenate(users), joined)
+
+
+# --- Faithfulness: does the explanation agree with the model's own computation? (notebook 15) ---
+#
+# Plausibility (above) compares an importance with the data's truth. Faithfulness compares it with
+# what the model computes: per prediction, the rank correlation over the real history events between
+# the attention weights and erasure (or gradient x input) (Jain & Wallace, 2019), against a
+# permutation baseline (the same correlation with the attention shuffled within each history).
+
+RANK_METHODS = ("spearman", "kendall")
+
+
+def _average_ranks(values: Tensor, real: Tensor) -> Tensor:
+    """(B, L) float64 ranks 1..n among each row's real entries, ties given their average rank; 0 on padding."""
+    below = ((values[:, None, :] < values[:, :, None]) & real[:, None, :]).sum(-1)  # (B, L): real entries smaller
+    equal = ((values[:, None, :] == values[:, :, None]) & real[:, None, :]).sum(-1)  # (B, L): real entries equal (self too)
+    return torch.where(real, below + (equal + 1) / 2.0, torch.zeros_like(values))
+
+
+def rank_correlation(a: Tensor, b: Tensor, real: Tensor, *, method: str = "spearman") -> Tensor:
+    """Per-row rank correlation of two importances over the real history events.
+
+    ``spearman``: the Pearson correlation of the average ranks (ties share their mean rank),
+    as ``scipy.stats.spearmanr``. ``kendall``: tau-b, ``(concordant - discordant) /
+    sqrt((n0 - ties_a) (n0 - ties_b))`` over the ``n0`` pairs of real events, as
+    ``scipy.stats.kendalltau``.
+
+    Args:
+        a, b: (B, L) two importances of the same predictions.
+        real: (B, L) bool, True = a real event (only those are ranked).
+        method: ``"spearman"`` or ``"kendall"``.
+
+    Returns:
+        (B,) float64 in [-1, 1]; NaN where a row has fewer than 2 real events or either importance is constant on them.
+    """
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape == b.shape == real.shape and a.ndim == 2):
+        shapes = [tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__ for x in (a, b, real)]
+        raise ValueError(f"a, b and real must all be (B, L) tensors of one shape, got {shapes[0]}, {shapes[1]}, {shapes[2]}.")
+    _check_real(real)
+    if method not in RANK_METHODS:
+        raise ValueError(f"method must be one of {RANK_METHODS}, got {method!r}.")
+    a, b, real = a.detach().double().cpu(), b.detach().double().cpu(), real.cpu()
+    if method == "spearman":
+        ra, rb = _average_ranks(a, real), _average_ranks(b, real)  # (B, L)
+        count = real.sum(1).double()
+        ca = (ra - ra.sum(1, keepdim=True) / count[:, None]) * real  # centred ranks, 0 on padding
+        cb = (rb - rb.sum(1, keepdim=True) / count[:, None]) * real
+        numerator = (ca * cb).sum(1)
+        denominator = ((ca * ca).sum(1) * (cb * cb).sum(1)).sqrt()
+    else:
+        pairs = real[:, :, None] & real[:, None, :]  # (B, L, L)
+        pairs = pairs & torch.ones_like(pairs[0]).triu(1)  # each unordered pair once
+        sa = torch.sign(a[:, :, None] - a[:, None, :]) * pairs  # (B, L, L)
+        sb = torch.sign(b[:, :, None] - b[:, None, :]) * pairs
+        numerator = (sa * sb).sum((1, 2))
+        denominator = ((sa != 0).sum((1, 2)).double() * (sb != 0).sum((1, 2)).double()).sqrt()  # untied pairs of each
+    out = numerator / denominator
+    return torch.where(denominator > 0, out, torch.full_like(out, float("nan")))
+
+
+def permute_within_rows(importance: Tensor, real: Tensor, generator: torch.Generator) -> Tensor:
+    """Each row's real entries in a random order (a seeded uniform permutation per row); padding stays 0.
+
+    Args:
+        importance: (B, L).
+        real: (B, L) bool, True = a real event.
+        generator: a CPU ``torch.Generator`` (seed it for a repeatable baseline).
+
+    Returns:
+        (B, L) the same values on each row's real positions, shuffled among them.
+    """
+    _check_real(real)
+    if not isinstance(importance, Tensor) or importance.shape != real.shape:
+        got = tuple(importance.shape) if isinstance(importance, Tensor) else type(importance).__name__
+        raise ValueError(f"importance must be (B, L) = {tuple(real.shape)} like real, got {got}.")
+    importance, real = importance.detach().cpu(), real.cpu()
+    keys = torch.rand(real.shape, generator=generator).masked_fill(~real, 2.0)  # padding sorts last
+    order = keys.argsort(dim=1)  # (B, L): real slots first, in random order
+    sorted_real = real.long().sort(dim=1, descending=True, stable=True).indices  # real slots first, in place order
+    out = torch.zeros_like(importance)
+    out.scatter_(1, sorted_real, importance.gather(1, order))  # k-th real slot gets the k-th randomly drawn real value
+    return out.masked_fill(~real, 0.0)
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
+class RankAgreement:
+    """Per-prediction rank correlation of an explanation with a reference, and with its shuffled self."""
+
+    correlation: np.ndarray  # (U',) rank correlation of the explanation with the reference, per user
+    permuted: np.ndarray  # (U',) the same with the explanation permuted within each history (mean over draws)
+    users: np.ndarray  # (U',) row indices kept (both correlations defined)
+    method: str  # "spearman" or "kendall"
+
+    @property
+    def mean(self) -> float:
+        return float(self.correlation.mean())
+
+    def interval(self, *, seed: int = 0) -> PairedDifference:
+        """Mean per-user correlation with its 95% bootstrap interval over users (the paired difference with 0)."""
+        return paired_difference(self.correlation, np.zeros_like(self.correlation), seed=seed)
+
+    def versus_permutation(self, *, seed: int = 0) -> PairedDifference:
+        """The margin over the permutation baseline: paired per-user ``correlation - permuted`` with its 95% interval."""
+        return paired_difference(self.correlation, self.permuted, seed=seed)
+
+    def row(self, *, seed: int = 0) -> dict[str, float]:
+        """One table row: the mean correlation and interval, the baseline, and the margin with its interval."""
+        mean, margin = self.interval(seed=seed), self.versus_permutation(seed=seed)
+        return {"rank corr": mean.mean, "low": mean.low, "high": mean.high, "permuted": float(self.permuted.mean()),
+                "margin": margin.mean, "margin low": margin.low, "margin high": margin.high, "users": len(self.users)}
+
+
+def rank_agreement(
+    explanation: Tensor, reference: Tensor, real: Tensor, *, method: str = "spearman", n_permutations: int = 20,
+    seed: int = 0, keep: Tensor | None = None,
+) -> RankAgreement:
+    """Faithfulness of an explanation: its per-user rank correlation with a reference, and a permutation baseline.
+
+    Args:
+        explanation: (B, L) e.g. the attention weights.
+        reference: (B, L) what the model computes, e.g. :func:`erasure_importance` or :func:`gradient_x_input`.
+        real: (B, L) bool, True = a real event.
+        method: ``"spearman"`` or ``"kendall"`` (:func:`rank_correlation`).
+        n_permutations: shuffles of the explanation per user; the baseline is their mean correlation.
+        seed: seeds the shuffles.
+        keep: (B,) bool, the rows to use (default all); rows where a correlation is undefined are dropped too.
+
+    Returns:
+        A :class:`RankAgreement`.
+    """
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, int) or n_permutations < 1:
+        raise ValueError(f"n_permutations must be a positive int, got {n_permutations!r}.")
+    correlation = rank_correlation(explanation, reference, real, method=method)  # (B,)
+    generator = torch.Generator().manual_seed(seed)
+    draws = [rank_correlation(permute_within_rows(explanation, real, generator), reference, real, method=method)
+             for _ in range(n_permutations)]
+    permuted = torch.stack(draws).mean(0)  # (B,): NaN if any draw is undefined (only constant rows)
+    rows = correlation.isfinite() & permuted.isfinite()
+    if keep is not None:
+        rows = rows & keep.cpu()
+    index = rows.nonzero().flatten()
+    return RankAgreement(correlation[index].numpy(), permuted[index].numpy(), index.numpy(), method)
+
+
+def importance_alignment(
+    importance: Tensor,
+    split: SequenceSplit,
+    event_interest: np.ndarray,
+    batch: Batch,
+    *,
+    stage: Stage = "test",
+    decay: float | None = None,
+    item_vectors: Tensor | None = None,
+) -> InterestAlignment:
+    """:func:`interest_alignment` for any importance of one batch's targets (gradient x input, erasure, one layer's attention).
+
+    The same users (a real-interest target and some history) and the same baselines as
+    :func:`interest_alignment`; users on whose events ``importance`` has no positive value
+    (its mass on truth is undefined) are left out, from the baselines too, so the margins stay paired.
+
+    Args:
+        importance: (B, L) one value per history event of ``batch`` (for ``batch.targets``).
+        split, event_interest, stage, decay, item_vectors: as in :func:`interest_alignment`.
+        batch: the evaluation batch of ``stage`` the importance explains.
+
+    Returns:
+        An :class:`InterestAlignment` whose ``share`` is the importance's mass on truth.
+    """
+    relevant, real, keep = _interest_rows(split, event_interest, batch, stage)
+    if importance.shape != real.shape:
+        raise ValueError(f"importance must be (B, L) = {tuple(real.shape)} like batch.history, got {tuple(importance.shape)}.")
+    share = mass_on_truth(importance.cpu(), relevant, real)
+    keep = keep & share.isfinite()
+    uniform = uniform_mass_on_truth(relevant, real)
+    baselines = {}
+    for name, values in baseline_importances(batch.history.cpu(), batch.targets.cpu(), decay=decay, item_vectors=item_vectors).items():
+        mass = mass_on_truth(values, relevant, real)
+        baselines[name] = torch.where(mass.isnan(), uniform, mass)[keep].numpy()
+    return InterestAlignment(share[keep].numpy(), baselines["uniform"], batch.users.cpu()[keep].numpy(), baselines)
+
+
+# --- Same predictions? Two models compared user by user ---
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
+class PredictionAgreement:
+    """How alike two models' recommendations are, per user."""
+
+    overlap: np.ndarray  # (U,) |top-k of a  ∩  top-k of b| / k
+    total_variation: np.ndarray  # (U,) 0.5 * sum_i |p_a(i) - p_b(i)| of the softmax over the ranked catalogue
+    users: np.ndarray  # (U,) user indices
+    k: int  # the list length compared
+
+    def summary(self, *, quantile: float = 0.05) -> dict[str, float]:
+        """Means, the worst user and a tail quantile (low for the overlap, high for the distance)."""
+        return {f"top-{self.k} overlap mean": float(self.overlap.mean()),
+                f"overlap q{quantile:g}": float(np.quantile(self.overlap, quantile)),
+                "overlap min": float(self.overlap.min()),
+                "identical lists": float((self.overlap == 1.0).mean()),
+                "TV mean": float(self.total_variation.mean()),
+                f"TV q{1 - quantile:g}": float(np.quantile(self.total_variation, 1 - quantile)),
+                "TV max": float(self.total_variation.max())}
+
+
+@torch.no_grad()
+def prediction_agreement(
+    model_a: Recommender, model_b: Recommender, batches: Sequence[Batch], *, k: int = 10, device: torch.device | str = "cpu"
+) -> PredictionAgreement:
+    """Per-user agreement of two models' rankings: top-k overlap and the total-variation distance of their softmaxes.
+
+    Both models rank the catalogue as the evaluation does (the user's seen items removed, the
+    target kept). ``p = softmax(scores)`` over those ranked items is each model's distribution
+    over the next item; ``TV = 0.5 * sum_i |p_a(i) - p_b(i)|`` is 0 for the same distribution and
+    1 for disjoint ones (the largest difference in probability any set of items can get).
+
+    Args:
+        model_a, model_b: recommenders over the same catalogue (``score_all(batch) -> (B, I)``).
+        batches: evaluation batches (``targets`` and ``seen`` as from ``evaluation_batches``).
+        k: the list length compared.
+        device: where to compute.
+
+    Returns:
+        A :class:`PredictionAgreement` over every user of ``batches``.
+    """
+    if model_a.num_items != model_b.num_items:
+        raise ValueError(f"the models rank different catalogues: {model_a.num_items} and {model_b.num_items} items.")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= model_a.num_items:
+        raise ValueError(f"k must be an int in 1..{model_a.num_items}, got {k!r}.")
+    overlaps, distances, users = [], [], []
+    with eval_mode(model_a.to(device)), eval_mode(model_b.to(device)):
+        for batch in batches:
+            batch = batch.to(device)
+            removed = exclusion_mask(batch.excluded, batch.targets, model_a.num_items) if batch.targets is not None else None
+            scores = []
+            for model in (model_a, model_b):
+                s = model.score_all(batch).double()  # (B, I)
+                scores.append(s if removed is None else s.masked_fill(removed, -math.inf))
+            top_a, top_b = (s.topk(k, dim=1).indices for s in scores)  # (B, k) each
+            shared = (top_a[:, :, None] == top_b[:, None, :]).any(-1).sum(1)  # (B,)
+            p_a, p_b = (s.softmax(dim=1) for s in scores)  # (B, I); removed items get 0
+            overlaps.append((shared.double() / k).cpu())
+            distances.append((0.5 * (p_a - p_b).abs().sum(1)).cpu())
+            users.append(batch.users.cpu())
+    if not users:
+        raise ValueError("prediction_agreement got no batches.")
+    return PredictionAgreement(torch.cat(overlaps).numpy(), torch.cat(distances).numpy(), torch.cat(users).numpy(), k)

@@ -338,3 +338,144 @@ def test_low_stickiness_shop_switches_interest_at_chance() -> None:
     assert abs(low - chance) < 0.03
     with pytest.raises(ValueError, match="drift_width must be a number > 0"):
         ShopWorldConfig(drift_width=0)
+
+
+# --- faithfulness (rank correlation, permutation baseline), importance_alignment, prediction agreement ---
+
+
+def _random_rows(seed: int, size: int = 12, length: int = 9, ties: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(size, length, generator=g), torch.randn(size, length, generator=g)
+    if ties:  # few distinct values: many ties in both
+        a, b = a.round(), (b * 0.7).round()
+    real = torch.ones(size, length, dtype=torch.bool)
+    for row in range(size):
+        real[row, : row % (length - 2)] = False  # left padding of every length from 0 up
+    return a, b, real
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_correlation_matches_scipy(seed: int, ties: bool) -> None:
+    from scipy import stats
+
+    from course_lib.explain import rank_correlation
+
+    a, b, real = _random_rows(seed, ties=ties)
+    a[~real], b[~real] = 99.0, -99.0  # padding values must be ignored
+    spearman = rank_correlation(a, b, real, method="spearman")
+    kendall = rank_correlation(a, b, real, method="kendall")
+    for row in range(len(a)):
+        x, y = a[row][real[row]].numpy(), b[row][real[row]].numpy()
+        if np.unique(x).size < 2 or np.unique(y).size < 2:
+            assert spearman[row].isnan() and kendall[row].isnan()
+            continue
+        assert spearman[row].item() == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-10)
+        assert kendall[row].item() == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-10)  # tau-b
+
+
+def test_rank_correlation_edge_cases_and_bad_input() -> None:
+    from course_lib.explain import rank_correlation
+
+    a = torch.tensor([[0.0, 1.0, 2.0, 3.0], [0.0, 0.0, 0.0, 5.0], [1.0, 1.0, 1.0, 1.0]])
+    real = torch.tensor([[True, True, True, True], [False, False, False, True], [True, True, True, True]])
+    out = rank_correlation(a, a, real)
+    assert out[0] == pytest.approx(1.0) and out[1:].isnan().all()  # one real event; a constant row
+    assert rank_correlation(a, -a, real, method="kendall")[0] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        rank_correlation(a, a, real, method="pearson")
+    with pytest.raises(ValueError, match="must all be"):
+        rank_correlation(a, a[:, :3], real)
+    with pytest.raises(ValueError, match="real must be a"):
+        rank_correlation(a, a, real.long())
+
+
+def test_permutation_keeps_each_rows_values_and_padding() -> None:
+    from course_lib.explain import permute_within_rows
+
+    a, _, real = _random_rows(0)
+    a = a.masked_fill(~real, 0.0)
+    first = permute_within_rows(a, real, torch.Generator().manual_seed(0))
+    again = permute_within_rows(a, real, torch.Generator().manual_seed(0))
+    assert torch.equal(first, again)  # seeded
+    assert (first[~real] == 0).all()
+    for row in range(len(a)):
+        assert torch.equal(first[row][real[row]].sort().values, a[row][real[row]].sort().values)
+    assert not torch.equal(first, a)
+    # over many draws each real slot receives each real value about equally often
+    row = real[0:1].clone()
+    values = torch.arange(9.0)[None]
+    g = torch.Generator().manual_seed(1)
+    counts = torch.stack([permute_within_rows(values, row, g)[0] == 0 for _ in range(900)]).double().mean(0)
+    assert counts.sub(1 / 9).abs().max() < 0.04
+
+
+def test_rank_agreement_of_the_reference_itself_and_of_noise() -> None:
+    from course_lib.explain import rank_agreement
+
+    a, b, real = _random_rows(3, size=200, length=10)
+    same = rank_agreement(a, a * 2 + 1, real, n_permutations=5)  # a monotone transform: correlation 1
+    assert np.allclose(same.correlation, 1.0)
+    assert same.versus_permutation().low > 0.8
+    noise = rank_agreement(a, b, real, n_permutations=5)  # independent: no margin
+    margin = noise.versus_permutation()
+    assert margin.low < 0 < margin.high
+    assert noise.interval().low < 0 < noise.interval().high
+    row = noise.row()
+    assert row["users"] == len(noise.users) and row["rank corr"] == pytest.approx(noise.mean)
+    keep = torch.zeros(200, dtype=torch.bool)
+    keep[:50] = True
+    assert set(rank_agreement(a, b, real, keep=keep).users.tolist()) <= set(range(50))
+    with pytest.raises(ValueError, match="n_permutations must be a positive int"):
+        rank_agreement(a, b, real, n_permutations=0)
+
+
+def test_importance_alignment_equals_interest_alignment_for_the_attention() -> None:
+    from course_lib.data import ShopWorldConfig
+    from course_lib.explain import importance_alignment, interest_alignment
+
+    world, split, batches = _shop(ShopWorldConfig(num_items=320, num_users=120))
+    interest = world.interactions["interest"].to_numpy()
+    model = _NewestOnly()
+    vectors = torch.randn(split.num_items + 1, 4, generator=torch.Generator().manual_seed(0))
+    whole = interest_alignment(model, split, interest, batches["test"], decay=0.5, item_vectors=vectors)
+    from course_lib.data import evaluation_batches
+
+    (one,) = evaluation_batches(split, "test", max_len=30, batch_size=split.num_users)
+    got = importance_alignment(attention_importance(model, one, one.targets), split, interest, one, decay=0.5, item_vectors=vectors)
+    assert np.array_equal(got.users, whole.users) and np.allclose(got.share, whole.share)
+    for name in whole.baselines:
+        assert np.allclose(got.baselines[name], whole.baselines[name])
+    negative = -torch.ones_like(one.history, dtype=torch.float)  # no positive importance anywhere: every user left out
+    negative[0, -1] = 1.0
+    assert len(importance_alignment(negative, split, interest, one).users) <= 1
+    with pytest.raises(ValueError, match="importance must be"):
+        importance_alignment(negative[:, :5], split, interest, one)
+
+
+def test_prediction_agreement_by_hand() -> None:
+    from course_lib.explain import prediction_agreement
+
+    torch.manual_seed(0)
+    make = lambda: DIN(DINConfig(num_items=20, d_model=8, dropout=0.0))  # noqa: E731
+    a, b = make(), make()
+    history = torch.tensor([[0, 0, 5, 9, 12, 3], [7, 1, 2, 8, 4, 6]])
+    batch = _batch(history, targets=torch.tensor([4, 11]), seen=history)
+    same = prediction_agreement(a, a, [batch], k=5)
+    assert np.allclose(same.overlap, 1.0) and np.allclose(same.total_variation, 0.0)
+    got = prediction_agreement(a, b, [batch], k=5)
+    with torch.no_grad():
+        for row in range(2):
+            allowed = [i for i in range(1, 21) if i not in history[row].tolist() or i == int(batch.targets[row])]
+            cols = torch.tensor(allowed) - 1
+            sa, sb = a.score_all(batch)[row, cols].double(), b.score_all(batch)[row, cols].double()
+            top_a = set(cols[sa.topk(5).indices].tolist())
+            top_b = set(cols[sb.topk(5).indices].tolist())
+            assert got.overlap[row] == pytest.approx(len(top_a & top_b) / 5)
+            assert got.total_variation[row] == pytest.approx(0.5 * (sa.softmax(0) - sb.softmax(0)).abs().sum().item())
+    summary = got.summary()
+    assert summary["overlap min"] == got.overlap.min() and summary["TV max"] == got.total_variation.max()
+    with pytest.raises(ValueError, match="k must be an int"):
+        prediction_agreement(a, b, [batch], k=0)
+    with pytest.raises(ValueError, match="different catalogues"):
+        prediction_agreement(a, DIN(DINConfig(num_items=21, d_model=8)), [batch])
