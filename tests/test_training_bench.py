@@ -102,14 +102,20 @@ def test_settings_refuse_parts_that_disagree():
     assert Settings(model, TrainConfig(), Windows(max_len=20)).items is None
 
 
-def test_single_modality_capstone_entries_build_that_modality_only(monkeypatch):
-    built = {}
+@pytest.fixture
+def built(monkeypatch):
+    """The model a registry entry builds: training is replaced by a stand-in that keeps it in ``built[0]``."""
+    models = {}
 
-    def capture(model, examples, valid_batches, *, config, device):  # stands in for training
-        built[0] = model
+    def capture(model, examples, valid_batches, *, config, device):
+        models[0] = model
         return TrainResult(best_epoch=0, best_score=0.0, epochs_run=0, seconds=0.0)
 
     monkeypatch.setattr(bench_run, "fit", capture)
+    return models
+
+
+def test_single_modality_capstone_entries_build_that_modality_only(built):
     data = load_dataset("shopworld")
     for modality in MODALITIES:
         entry = next(m for m in MODELS if m.name == f"Capstone-{modality}-only")
@@ -120,14 +126,7 @@ def test_single_modality_capstone_entries_build_that_modality_only(monkeypatch):
     assert built[0].item_encoder.config.modalities == MODALITIES
 
 
-def test_user_side_capstone_entries_change_only_what_they_name(monkeypatch):
-    built = {}
-
-    def capture(model, examples, valid_batches, *, config, device):  # stands in for training
-        built[0] = model
-        return TrainResult(best_epoch=0, best_score=0.0, epochs_run=0, seconds=0.0)
-
-    monkeypatch.setattr(bench_run, "fit", capture)
+def test_user_side_capstone_entries_change_only_what_they_name(built):
     data = load_dataset("shopworld")
     entries = {m.name: m for m in MODELS}
     entries["Capstone"].train(data, "notebook", 0, torch.device("cpu"))
