@@ -60,5 +60,8 @@ def prefix_attention_pool(scores: Tensor, values: Tensor, real: Tensor) -> tuple
     causal = causal_mask(length, device=values.device)[None, :, None, :]  # (1, Lq, 1, Lk), True = j <= l
     allowed = causal & real[:, None, None, :]  # (B, Lq, 1, Lk)
     weights = masked_softmax(scores[:, None].expand(-1, length, -1, -1), allowed)  # (B, Lq, K, Lk)
-    pooled = weights @ values[:, None]  # (B, Lq, K, Lk) @ (B, 1, Lk, D) -> (B, Lq, K, D)
-    return pooled, weights
+    batch, _, queries, _ = weights.shape
+    # One (Lq K, Lk) @ (Lk, D) product per sequence. Broadcasting values to (B, Lq, Lk, D) instead
+    # would give the same numbers, but its backward materialises and sums that (B, L, L, D) tensor.
+    pooled = weights.reshape(batch, length * queries, length) @ values  # (B, Lq K, Lk) @ (B, Lk, D) -> (B, Lq K, D)
+    return pooled.reshape(batch, length, queries, -1), weights  # (B, Lq, K, D)

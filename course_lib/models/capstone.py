@@ -120,6 +120,8 @@ class CapstoneRecommender(Recommender):
         table = self.item_encoder.table() if table is None else table  # (I + 1, D)
         hidden, attention = self.encoder(history, history_times, table=table)  # (B, L, D), (B, nl, H, L, L)
         now_weights = attention[:, -1].mean(dim=1)  # (B, L, L) last layer, heads averaged: "now" interest's events
+        if self.config.num_interests == 0:  # only the current state: nothing to pool (and no (B, L, 0, L) graph to train)
+            return UserState(hidden[:, :, None], now_weights[:, :, None], attention)  # (B, L, 1, D), (B, L, 1, L)
         scores = torch.einsum("kd,bjd->bkj", self.interest_queries, hidden) / math.sqrt(hidden.shape[-1])  # (B, K, L)
         pooled, pooled_weights = prefix_attention_pool(scores, hidden, history != PAD_ID)  # (B, L, K, D), (B, L, K, L)
         interests = torch.cat([hidden[:, :, None], pooled], dim=2)  # (B, L, K + 1, D)
