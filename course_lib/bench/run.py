@@ -21,6 +21,7 @@ from ..models.base import Recommender
 from ..models.ensemble import ScoreEnsemble
 from ..seeding import set_seed
 from ..training import fit
+from .cache import CachedRun, cacheable, load_run, random_states, run_key, save_run
 from .data import DATASETS, BenchData
 from .settings import Mode, Settings
 
@@ -33,6 +34,7 @@ class BenchRun:
     seconds: float  # wall-clock training time (validation passes included); building time for counted models
     epochs: int  # epochs trained (0 for models built by counting)
     test: list[Batch]  # the test batches this model reads (histories of its own length L)
+    cached: bool = False  # True: the weights were loaded from the run cache (:mod:`course_lib.bench.cache`), not trained now
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,9 @@ class BenchModel:
     build: Build  # (data, settings) -> a fresh model
     datasets: tuple[str, ...] = DATASETS  # the datasets it can train on
 
-    def train(self, data: BenchData, mode: Mode, seed: int, device: torch.device) -> BenchRun:
-        """Build and train this entry's model on ``data`` with the settings of ``mode``."""
-        return train(self.build, data, self.settings(data, mode), seed=seed, device=device)
+    def train(self, data: BenchData, mode: Mode, seed: int, device: torch.device, *, cache: bool = False) -> BenchRun:
+        """Build and train this entry's model on ``data`` with the settings of ``mode`` (``cache``: see :func:`train_model`)."""
+        return train(self.build, data, self.settings(data, mode), seed=seed, device=device, cache=cache)
 
 
 def training_examples(data: BenchData, settings: Settings) -> TrainingExamples:
@@ -61,7 +63,9 @@ def history_length(data: BenchData, settings: Settings) -> int:
     return data.valid[0].history.shape[1] if settings.windows is None else settings.windows.max_len
 
 
-def train_model(model: Recommender, data: BenchData, settings: Settings, *, seed: int, device: torch.device | str) -> BenchRun:
+def train_model(
+    model: Recommender, data: BenchData, settings: Settings, *, seed: int, device: torch.device | str, cache: bool = False
+) -> BenchRun:
     """Train an already built ``model`` as ``settings`` say, early-stopping on ``data``'s validation users.
 
     Args:
@@ -70,6 +74,8 @@ def train_model(model: Recommender, data: BenchData, settings: Settings, *, seed
         settings: ``settings.train`` (None: nothing to train) and ``settings.windows``.
         seed: seeds the loop (shuffling, sampling inside the loss).
         device: where to train.
+        cache: look the run up in the run cache first (same code, initial weights, data, config, seed and
+            random state: :mod:`course_lib.bench.cache`) and store it there after training.
 
     Returns:
         A :class:`BenchRun`; the model holds its best-validation weights.
@@ -79,11 +85,19 @@ def train_model(model: Recommender, data: BenchData, settings: Settings, *, seed
     if settings.train is None:
         return BenchRun(model, 0.0, 0, test)
     config = dataclasses.replace(settings.train, seed=seed, progress=sys.stderr.isatty())
-    result = fit(model, training_examples(data, settings), data.batches("valid", length), config=config, device=device)
+    examples, valid = training_examples(data, settings), data.batches("valid", length)
+    key = run_key(model, examples, valid, config, device) if cache and cacheable(model) else None
+    if key is not None and (hit := load_run(model, key, device)) is not None:
+        return BenchRun(model, hit.seconds, hit.epochs, test, cached=True)
+    result = fit(model, examples, valid, config=config, device=device)
+    if key is not None:
+        save_run(model, key, CachedRun(result.epochs_run, result.seconds), random_states(device))
     return BenchRun(model, result.seconds, result.epochs_run, test)
 
 
-def train(build: Build, data: BenchData, settings: Settings, *, seed: int, device: torch.device | str) -> BenchRun:
+def train(
+    build: Build, data: BenchData, settings: Settings, *, seed: int, device: torch.device | str, cache: bool = False
+) -> BenchRun:
     """Seed, build the model from ``settings`` and train it: one repeatable run.
 
     Args:
@@ -92,12 +106,13 @@ def train(build: Build, data: BenchData, settings: Settings, *, seed: int, devic
         settings: what to build and how to train it.
         seed: seeds the weights and the loop.
         device: where to train.
+        cache: use the run cache (see :func:`train_model`).
     """
     set_seed(seed)
     start = time.perf_counter()
     model = build(data, settings)
     built = time.perf_counter() - start
-    run = train_model(model, data, settings, seed=seed, device=device)
+    run = train_model(model, data, settings, seed=seed, device=device, cache=cache)
     return run if settings.train is not None else dataclasses.replace(run, seconds=built)
 
 

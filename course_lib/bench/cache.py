@@ -1,0 +1,146 @@
+"""A cache of trained benchmark runs: the same inputs give the same weights, so train them once.
+
+On one kind of device a training run is determined by its inputs: the library's code and torch's
+version; the model's class and its initial weights and buffers (which hold its config's effect and
+its item features); the training examples and the validation batches; the training config and
+seed; and the global random state when training starts (dropout draws from it). The key of a run
+is a SHA-256 of all of them, so any change is a miss and trains afresh; nothing is matched by
+name. A hit loads the trained weights, the epochs and seconds of the run that made them, and the
+global random state that run left behind, so a notebook continues exactly as after training.
+
+Only models whose class is defined in ``course_lib`` are cached (the code digest covers them); a
+class written in a notebook always trains. Files go to ``data/runs/`` (:func:`course_lib.data.files.data_dir`),
+written through a temporary file and renamed into place; an unreadable file is reported, trained
+again and replaced. Delete the folder to retrain everything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data.batch import Batch
+from ..data.files import atomic_path, data_dir
+from ..data.split import TrainingExamples
+from ..training import TrainConfig
+
+FORMAT = "course_lib.run/1"  # written into every file; a file without it is not used
+PACKAGE = Path(__file__).resolve().parents[1]  # course_lib/
+
+
+@dataclass(frozen=True)
+class CachedRun:
+    """What a cache file gives back besides the weights."""
+
+    epochs: int  # epochs the original run trained
+    seconds: float  # the original run's training time
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 of every ``.py`` file of ``course_lib`` (path and bytes): any edit to the library is a new key."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _update(digest: hashlib._Hash, name: str, value: object) -> None:
+    digest.update(name.encode())
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().contiguous()
+        digest.update(f"{value.dtype}{tuple(value.shape)}".encode())
+        digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    else:
+        digest.update(repr(value).encode())
+
+
+def cacheable(model: nn.Module) -> bool:
+    """True when ``model``'s class (and every submodule's) is defined in ``course_lib`` or torch."""
+    return all(type(m).__module__.startswith(("course_lib.", "torch.")) for m in model.modules())
+
+
+def run_key(
+    model: nn.Module, examples: TrainingExamples, valid: list[Batch], config: TrainConfig, device: torch.device | str
+) -> str:
+    """The SHA-256 key of a training run (see the module docstring for what it covers)."""
+    digest = hashlib.sha256()
+    _update(digest, "format", FORMAT)
+    _update(digest, "code", code_digest())
+    _update(digest, "torch", torch.__version__)
+    _update(digest, "device", torch.device(device).type)
+    _update(digest, "class", f"{type(model).__module__}.{type(model).__qualname__}")
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        _update(digest, f"model.{name}", tensor)
+    for field in dataclasses.fields(examples):
+        _update(digest, f"examples.{field.name}", getattr(examples, field.name))
+    for i, batch in enumerate(valid):
+        for field in dataclasses.fields(batch):
+            _update(digest, f"valid.{i}.{field.name}", getattr(batch, field.name))
+    _update(digest, "config", dataclasses.replace(config, progress=False))
+    for name, state in random_states(device).items():
+        _update(digest, f"rng.{name}", state)
+    return digest.hexdigest()
+
+
+def random_states(device: torch.device | str) -> dict[str, torch.Tensor]:
+    """The global random states training draws from: the CPU's, and the GPU's when training there."""
+    device = torch.device(device)
+    states = {"cpu": torch.random.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_random_states(states: dict[str, torch.Tensor], device: torch.device | str) -> None:
+    torch.random.set_rng_state(states["cpu"])
+    if "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], torch.device(device))
+
+
+def run_path(model: nn.Module, key: str, folder: Path | str | None = None) -> Path:
+    """``data/runs/<ModelClass>-<key prefix>.pt``."""
+    return Path(folder or data_dir() / "runs") / f"{type(model).__name__}-{key[:24]}.pt"
+
+
+def load_run(model: nn.Module, key: str, device: torch.device | str, folder: Path | str | None = None) -> CachedRun | None:
+    """Load the trained weights of run ``key`` into ``model`` and restore the random state it left.
+
+    Returns:
+        A :class:`CachedRun`, or None when there is no usable file (missing, unreadable, another key).
+    """
+    path = run_path(model, key, folder)
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved.get("format") != FORMAT or saved.get("key") != key:
+            raise ValueError(f"it holds {saved.get('format')!r} with another key")
+        model.load_state_dict(saved["state_dict"])
+    except Exception as error:  # a truncated or foreign file: train again and replace it
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        warnings.warn(f"ignoring the cached run {path}: it cannot be used ({reason[:120]}); training again and replacing it.", stacklevel=3)
+        return None
+    model.to(device)
+    set_random_states(saved["rng_after"], device)
+    return CachedRun(epochs=int(saved["epochs"]), seconds=float(saved["seconds"]))
+
+
+def save_run(model: nn.Module, key: str, run: CachedRun, rng_after: dict[str, torch.Tensor], folder: Path | str | None = None) -> Path:
+    """Write the trained weights of run ``key`` atomically (a plain dict: loads with ``weights_only=True``)."""
+    path = run_path(model, key, folder)
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    with atomic_path(path) as temporary:
+        torch.save(
+            {"format": FORMAT, "key": key, "state_dict": state, "epochs": run.epochs, "seconds": run.seconds, "rng_after": rng_after},
+            temporary,
+        )
+    return path
