@@ -63,6 +63,8 @@ def list_evaluation(batches: Sequence[Batch], candidates: Tensor, scores: Tensor
     if candidates.shape != scores.shape or candidates.shape[0] != users.numel():
         raise ValueError(f"candidates {tuple(candidates.shape)} and scores {tuple(scores.shape)} must both be "
                          f"(U={users.numel()}, K), one row per evaluated user.")
+    if candidates.numel() and (candidates.min() < 1 or candidates.max() > num_items):
+        raise ValueError(f"candidates must be catalogue item ids in 1..{num_items}, got {int(candidates.min())}..{int(candidates.max())}.")
     if not torch.isfinite(scores).all():
         raise ValueError("re-ranking scores must be finite.")
     removed = torch.cat([exclusion_mask(b.excluded, b.targets, num_items) for b in batches])  # (U, I), True = seen, not ranked
