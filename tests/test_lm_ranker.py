@@ -24,7 +24,12 @@ from course_lib.metrics import target_ranks
 from course_lib.models import SASRec, SASRecConfig
 from course_lib.models.lm_ranker.constrained import TitleTrie, generate_titles
 from course_lib.models.lm_ranker.prompts import PromptFormat, build_prompt, item_text, training_text
-from course_lib.models.lm_ranker.scoring import candidate_log_likelihoods, encode_words, sequence_log_likelihoods
+from course_lib.models.lm_ranker.scoring import (
+    candidate_log_likelihoods,
+    encode_words,
+    sequence_log_likelihoods,
+    shared_prompt_log_likelihoods,
+)
 from course_lib.models.lm_ranker.tokenizer import train_word_tokenizer
 
 TITLES = ["Star Wars", "Return of the Jedi", "Toy Story", "Star Trek", "Heat", "The Jedi Story", "Wars of Heat", "Crumb"]
@@ -103,6 +108,16 @@ def test_candidate_log_likelihood_equals_a_manual_sum(tokenizer, seed):
     plain = sequence_log_likelihoods(model, [encode_words(tokenizer, p) for p in prompts for _ in range(3)],
                                      [encode_words(tokenizer, t + " ;") for c in candidates for t in c]).view(2, 3)
     torch.testing.assert_close(plain, expected.float(), atol=1e-4, rtol=1e-4)
+
+
+def test_chunking_and_padding_change_nothing(tokenizer):
+    model = tiny_lm(tokenizer, 5)
+    prompts = [encode_words(tokenizer, p) for p in ["watched : Heat ; next :", "watched : Crumb ; Toy Story ; next :"]]
+    candidates = [[encode_words(tokenizer, t + " ;") for t in TITLES]] * 2
+    whole = shared_prompt_log_likelihoods(model, prompts, candidates)
+    torch.testing.assert_close(shared_prompt_log_likelihoods(model, prompts, candidates, chunk=3), whole)
+    alone = shared_prompt_log_likelihoods(model, prompts[:1], candidates[:1])  # no prompt padding at all
+    torch.testing.assert_close(alone[0], whole[0], atol=1e-5, rtol=1e-5)
 
 
 def test_scores_are_log_probabilities_of_a_distribution(tokenizer):

@@ -16,6 +16,7 @@ position ids are counted from each sequence's first real token, so padding chang
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -79,17 +80,19 @@ def sequence_log_likelihoods(model: torch.nn.Module, prompts: Sequence[Sequence[
 
 @torch.no_grad()
 def shared_prompt_log_likelihoods(model: torch.nn.Module, prompt_ids: Sequence[Sequence[int]],
-                                  candidate_ids: Sequence[Sequence[Sequence[int]]]) -> Tensor:
+                                  candidate_ids: Sequence[Sequence[Sequence[int]]], *, chunk: int = 2048) -> Tensor:
     """The same numbers as :func:`sequence_log_likelihoods`, reading each prompt once.
 
     The prompt runs through the model once, with ``use_cache=True``; its key/value cache is
-    repeated for the prompt's N candidates, which then run as short continuations (a causal model's
-    prompt states do not depend on what follows). Candidates are padded on the right.
+    copied for each of the prompt's N candidates, which then run as short continuations (a causal
+    model's prompt states do not depend on what follows). Candidates are padded on the right and
+    run in chunks of similar length, so little work goes into padding.
 
     Args:
         model: a Hugging Face causal LM.
         prompt_ids: B token-id lists.
         candidate_ids: B lists of N token-id lists (each candidate title with its end marker).
+        chunk: candidates per forward pass.
 
     Returns:
         (B, N) log-likelihoods.
@@ -97,34 +100,40 @@ def shared_prompt_log_likelihoods(model: torch.nn.Module, prompt_ids: Sequence[S
     n = len(candidate_ids[0])
     if n == 0 or any(len(c) != n for c in candidate_ids) or len(candidate_ids) != len(prompt_ids):
         raise ValueError("one list of N >= 1 candidates per prompt, the same N for every prompt.")
+    flat = [list(c) for cands in candidate_ids for c in cands]  # B N candidates; row r belongs to prompt r // n
+    if any(len(c) == 0 for c in flat):
+        raise ValueError("every candidate needs at least one token (the title and its end marker).")
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     device = next(model.parameters()).device
     ids, mask, positions = left_pad(prompt_ids, pad_id)  # (B, P)
     first = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
                   use_cache=True, logits_to_keep=1)
-    first_log_probs = first.logits[:, -1].float().log_softmax(dim=-1).repeat_interleave(n, dim=0)  # (B N, V): 1st title token
-    cache = first.cache
-    cache.batch_repeat_interleave(n)  # every prompt's keys/values, once per candidate
-    flat = [list(c) for cands in candidate_ids for c in cands]  # B N candidates
-    if any(len(c) == 0 for c in flat):
-        raise ValueError("every candidate needs at least one token (the title and its end marker).")
-    length = max(len(c) for c in flat)
-    cand = torch.full((len(flat), length), pad_id, dtype=torch.long)
-    cand_mask = torch.zeros(len(flat), length, dtype=torch.bool)
-    for row, c in enumerate(flat):
-        cand[row, :len(c)] = torch.as_tensor(c)
-        cand_mask[row, :len(c)] = True
-    full_mask = torch.cat([mask.repeat_interleave(n, dim=0), cand_mask.long()], dim=1)  # (B N, P + C)
-    cand_positions = positions[:, -1:].repeat_interleave(n, dim=0) + 1 + torch.arange(length)[None, :]  # (B N, C)
-    cand, cand_mask = cand.to(device), cand_mask.to(device)
-    hidden = model.base_model(input_ids=cand, attention_mask=full_mask.to(device), position_ids=cand_positions.to(device),
-                              cache=cache).last_hidden_state  # (B N, C, D): position j predicts candidate token j + 1
-    first_token = first_log_probs.gather(1, cand[:, :1])[:, 0]  # (B N,): log P(c_1 | prompt)
-    follows = cand_mask[:, 1:]  # (B N, C - 1): True where token j + 1 is a real candidate token
-    logits = model.get_output_embeddings()(hidden[:, :-1][follows]).float()  # (R, V): only the R real positions
-    rest = logits.gather(-1, cand[:, 1:][follows][:, None])[:, 0] - logits.logsumexp(dim=-1)  # (R,) log-probabilities
-    token_scores = torch.zeros(follows.shape, dtype=rest.dtype, device=device).masked_scatter(follows, rest)  # (B N, C - 1)
-    return (first_token + token_scores.sum(dim=1)).view(len(prompt_ids), n)
+    first_log_probs = first.logits[:, -1].float().log_softmax(dim=-1)  # (B, V): the first title token
+    out = torch.empty(len(flat), device=device)
+    by_length = sorted(range(len(flat)), key=lambda r: len(flat[r]))
+    for start in range(0, len(flat), chunk):
+        rows = by_length[start:start + chunk]
+        owner = torch.tensor([r // n for r in rows])  # (R,) the prompt of each candidate
+        cache = copy.deepcopy(first.cache)
+        cache.batch_select_indices(owner.to(device))  # the owner's keys/values, once per candidate
+        length = len(flat[rows[-1]])  # the longest in this chunk (sorted by length)
+        cand = torch.full((len(rows), length), pad_id, dtype=torch.long)
+        cand_mask = torch.zeros(len(rows), length, dtype=torch.bool)
+        for i, r in enumerate(rows):
+            cand[i, :len(flat[r])] = torch.as_tensor(flat[r])
+            cand_mask[i, :len(flat[r])] = True
+        full_mask = torch.cat([mask[owner], cand_mask.long()], dim=1)  # (R, P + C)
+        cand_positions = positions[owner, -1:] + 1 + torch.arange(length)[None, :]  # (R, C)
+        cand, cand_mask = cand.to(device), cand_mask.to(device)
+        hidden = model.base_model(input_ids=cand, attention_mask=full_mask.to(device), position_ids=cand_positions.to(device),
+                                  cache=cache).last_hidden_state  # (R, C, D): position j predicts candidate token j + 1
+        first_token = first_log_probs[owner.to(device)].gather(1, cand[:, :1])[:, 0]  # (R,): log P(c_1 | prompt)
+        follows = cand_mask[:, 1:]  # (R, C - 1): True where token j + 1 is a real candidate token
+        logits = model.get_output_embeddings()(hidden[:, :-1][follows]).float()  # (T, V): only the T real positions
+        rest = logits.gather(-1, cand[:, 1:][follows][:, None])[:, 0] - logits.logsumexp(dim=-1)  # (T,) log-probabilities
+        token_scores = torch.zeros(follows.shape, dtype=rest.dtype, device=device).masked_scatter(follows, rest)  # (R, C - 1)
+        out[torch.tensor(rows, device=device)] = first_token + token_scores.sum(dim=1)
+    return out.view(len(prompt_ids), n)
 
 
 @torch.no_grad()
