@@ -165,6 +165,16 @@ def test_scoring_bad_inputs(tokenizer, call, words):
         call(tiny_lm(tokenizer), tokenizer)
 
 
+def test_candidate_titles_must_be_lists_of_known_titles(tokenizer):
+    model = tiny_lm(tokenizer)
+    with pytest.raises(ValueError, match="'Godzilla' has words the tokenizer does not know"):
+        candidate_log_likelihoods(model, tokenizer, ["watched : Heat ; next :"], [["Crumb", "Godzilla"]])
+    with pytest.raises(TypeError, match="lists of titles"):
+        candidate_log_likelihoods(model, tokenizer, ["watched : Heat ; next :"], ["Crumb"])  # a str, not a list of titles
+    with pytest.raises(TypeError, match="list of str"):
+        candidate_log_likelihoods(model, tokenizer, "watched : Heat ; next :", [["Crumb"]])
+
+
 def test_lm_config_bad_inputs():
     with pytest.raises(ValueError, match="divisible"):
         LMConfig(n_embd=10, n_head=3)

@@ -11,13 +11,11 @@ downloaded causal LM takes.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -124,16 +122,6 @@ def fit_lm(model: torch.nn.Module, tokenizer, pairs: Sequence[tuple[str, str]], 
     return time.perf_counter() - start
 
 
-@torch.no_grad()
-def mean_token_log_likelihood(model: torch.nn.Module, tokenizer, pairs: Sequence[tuple[str, str]]) -> float:
-    """Mean log-probability per title token (end marker included) over held-out pairs: higher is better."""
-    end = encode_words(tokenizer, END)
-    prompts = [encode_words(tokenizer, p) for p, _ in pairs]
-    titles = [encode_words(tokenizer, t) + end for _, t in pairs]
-    total = sum(float(sequence_log_likelihoods(model, prompts[s:s + 512], titles[s:s + 512]).sum()) for s in range(0, len(pairs), 512))
-    return total / sum(len(t) for t in titles)
-
-
 def batch_prompts(batch: Batch, titles: Sequence[str], genres: Sequence[Sequence[str]], fmt: PromptFormat) -> list[str]:
     """One prompt per user of an evaluation batch, from the most recent items of its history (PAD_ID skipped)."""
     prompts = []
@@ -166,24 +154,3 @@ def load_lm(folder: Path | str, *, attn_implementation: str = "eager"):
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, attn_implementation=attn_implementation)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     return model.eval(), tokenizer
-
-
-def model_flops_per_token(model: torch.nn.Module) -> float:
-    """2 x parameters: the multiply-adds of one token's forward pass through every weight (attention scores left out)."""
-    return 2.0 * sum(p.numel() for p in model.parameters())
-
-
-def standardise(scores: torch.Tensor) -> torch.Tensor:
-    """Per row: (x - mean) / std over the candidates (B, N) -> (B, N); a constant row becomes 0."""
-    centred = scores - scores.mean(dim=1, keepdim=True)
-    return centred / centred.std(dim=1, keepdim=True).clamp_min(1e-8)
-
-
-def title_length_tokens(tokenizer, titles: Sequence[str]) -> np.ndarray:
-    """(I,) tokens per title, end marker included."""
-    return np.array([len(encode_words(tokenizer, t)) + 1 for t in titles])
-
-
-def log_likelihood_to_perplexity(mean_log_likelihood: float) -> float:
-    """exp(-mean log-probability per token)."""
-    return math.exp(-mean_log_likelihood)

@@ -151,6 +151,8 @@ def candidate_log_likelihoods(model: torch.nn.Module, tokenizer, prompts: Sequen
     Returns:
         (B, N) float tensor: ``log P(title ; | prompt)``, computed by :func:`shared_prompt_log_likelihoods`.
     """
+    if isinstance(prompts, str) or any(isinstance(c, str) or not all(isinstance(t, str) for t in c) for c in candidates):
+        raise TypeError("prompts is a list of str and candidates a list of lists of titles (str), one list per prompt.")
     if len(prompts) != len(candidates):
         raise ValueError(f"one list of candidates per prompt: {len(prompts)} prompts, {len(candidates)} lists.")
     if not prompts:
@@ -159,11 +161,15 @@ def candidate_log_likelihoods(model: torch.nn.Module, tokenizer, prompts: Sequen
     if n == 0 or any(len(c) != n for c in candidates):
         raise ValueError("every prompt needs the same number N >= 1 of candidate titles.")
     end = encode_words(tokenizer, END)
+    unknown = getattr(tokenizer, "unk_token_id", None)
     title_ids: dict[str, list[int]] = {}
     for titles in candidates:
         for title in titles:
             if title not in title_ids:
                 title_ids[title] = encode_words(tokenizer, title) + end
+                if unknown is not None and unknown in title_ids[title]:
+                    raise ValueError(f"candidate {title!r} has words the tokenizer does not know: not a catalogue title? "
+                                     "Train the tokenizer on every catalogue title (catalogue_tokenizer).")
     prompt_ids = [encode_words(tokenizer, p) for p in prompts]
     scores = [shared_prompt_log_likelihoods(model, prompt_ids[s:s + batch_size],
                                             [[title_ids[t] for t in titles] for titles in candidates[s:s + batch_size]])
