@@ -21,6 +21,7 @@ from course_lib.models.generative import (
     CodeTrie,
     GenerativeConfig,
     GenerativeRecommender,
+    GenerativeShelf,
     add_disambiguation,
     beam_search,
     exhaustive_scores,
@@ -128,6 +129,31 @@ def test_excluded_items_never_come_out():
         assert items[row].tolist() == [i for i in full[row].tolist() if i not in exclude[row].tolist()][:10]
 
 
+@PROPERTY
+@given(catalogues(), st.integers(0, 10_000))
+def test_a_shelf_of_some_items_yields_only_them_with_their_full_catalogue_scores(catalogue, seed):
+    codes, sizes = catalogue
+    trie = CodeTrie(codes, sizes)
+    rng = random.Random(seed)
+    shelf_items = torch.tensor(sorted(rng.sample(range(1, len(codes) + 1), rng.randint(1, len(codes)))))
+    shelf = trie.subset(shelf_items)
+    decoder = table_decoder(codes, sizes, 2, seed)
+    items, scores = beam_search(decoder, shelf, batch_size=2, beam_size=len(codes))
+    exact = exhaustive_scores(decoder, trie, batch_size=2)
+    for row in range(2):
+        real = items[row][items[row] != PAD_ID]
+        assert sorted(real.tolist()) == shelf_items.tolist()
+        torch.testing.assert_close(scores[row, : real.numel()], exact[row, real - 1])
+
+
+def test_a_bad_shelf_gets_a_clear_error():
+    trie = CodeTrie(torch.tensor([[0], [1], [2]]))
+    with pytest.raises(ValueError, match="all in this trie"):
+        trie.subset(torch.tensor([2, 9]))
+    with pytest.raises(ValueError, match="non-empty"):
+        trie.subset(torch.tensor([], dtype=torch.long))
+
+
 @pytest.mark.parametrize("beam", [0, -1, True, 2.0])
 def test_a_bad_beam_size_gets_a_clear_error(beam):
     trie = CodeTrie(torch.tensor([[0], [1]]))
@@ -218,6 +244,16 @@ def test_score_all_gives_the_beam_its_scores_and_every_other_item_minus_infinity
     assert torch.isfinite(all_scores).sum(1).tolist() == [4, 4, 4]
     torch.testing.assert_close(all_scores.gather(1, items - 1), scores)
     assert not (items[..., None] == batch.history[:, None, :]).any()  # seen items are never recommended
+
+
+def test_the_shelf_model_recommends_only_shelf_items():
+    model = tiny_model(3, beam=4).eval()
+    batch = history_batch(torch.randint(1, 21, (3, 6), generator=torch.Generator().manual_seed(1)))
+    shelf = GenerativeShelf(model, torch.tensor([2, 5, 7, 11, 13, 17, 19]))
+    with torch.no_grad():
+        scores = shelf.score_all(batch)
+    finite = torch.isfinite(scores).nonzero()[:, 1] + 1
+    assert finite.numel() > 0 and set(finite.tolist()) <= {2, 5, 7, 11, 13, 17, 19}
 
 
 def test_training_lowers_the_loss_and_beats_chance_on_a_learnable_walk():

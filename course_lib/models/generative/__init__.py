@@ -8,7 +8,7 @@
 """
 
 from .beam_search import beam_search, exhaustive_scores
-from .decoder import BOS, GenerativeConfig, GenerativeRecommender
+from .decoder import BOS, GenerativeConfig, GenerativeRecommender, GenerativeShelf
 from .semantic_ids import (
     CodeStats,
     ResidualQuantizer,
@@ -27,6 +27,7 @@ __all__ = [
     "CodeTrie",
     "GenerativeConfig",
     "GenerativeRecommender",
+    "GenerativeShelf",
     "ResidualQuantizer",
     "add_disambiguation",
     "beam_search",

@@ -89,7 +89,7 @@ def beam_search(
 
 
 def exhaustive_scores(next_log_probs: NextLogProbs, trie: CodeTrie, *, batch_size: int) -> Tensor:
-    """The reference: every item's summed log-probability, token by token (B, I); column c = item c + 1.
+    """The reference: every code's summed log-probability, token by token (B, N); column c = the trie's row c.
 
     Feeds every item's code prefixes to ``next_log_probs`` (W = I), so only for small catalogues.
     """

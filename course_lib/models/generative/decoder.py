@@ -200,16 +200,43 @@ class GenerativeRecommender(Recommender):
 
         return next_log_probs
 
-    def recommend(self, batch: Batch, *, exclude_seen: bool = True) -> tuple[Tensor, Tensor]:
-        """The beam's items (B, W) best first and their summed log-probabilities (B, W)."""
+    def recommend(self, batch: Batch, *, exclude_seen: bool = True, trie: CodeTrie | None = None) -> tuple[Tensor, Tensor]:
+        """The beam's items (B, W) best first and their summed log-probabilities (B, W).
+
+        Args:
+            batch: histories (and ``seen``, dropped from the list unless ``exclude_seen`` is False).
+            exclude_seen: drop the user's seen items inside the beam.
+            trie: the codes the beam may follow (default: the whole catalogue; ``self.trie.subset(items)``
+                for a shelf of some items only).
+        """
         with torch.no_grad():
-            return beam_search(self.decoding(batch.history), self.trie, batch_size=len(batch),
+            return beam_search(self.decoding(batch.history), self.trie if trie is None else trie, batch_size=len(batch),
                                beam_size=self.config.beam_size, exclude=batch.excluded if exclude_seen else None,
                                device=batch.history.device)
 
-    def score_all(self, batch: Batch) -> Tensor:
+    def score_all(self, batch: Batch, *, trie: CodeTrie | None = None) -> Tensor:
         """(B, I): the beam's items get their log-probability, every other item ``-inf`` (a miss)."""
-        items, scores = self.recommend(batch)  # (B, W)
+        items, scores = self.recommend(batch, trie=trie)  # (B, W)
         out = torch.full((len(batch), self.num_items + 1), -torch.inf, device=scores.device)
         out.scatter_(1, items, scores)  # PAD_ID slots land in column 0 with -inf
         return out[:, 1:]
+
+
+class GenerativeShelf(Recommender):
+    """The generative model recommending from a shelf of some items only (its beam follows their codes alone).
+
+    The generative twin of :class:`~course_lib.models.candidate_subset.CandidateSubset`: there, every
+    item is scored and the others are masked; here the beam can only spell the shelf's codes.
+
+    Args:
+        model: a trained :class:`GenerativeRecommender`.
+        items: (N,) item ids on the shelf.
+    """
+
+    def __init__(self, model: GenerativeRecommender, items: Tensor) -> None:
+        super().__init__(model.num_items)
+        self.model = model
+        self.shelf = model.trie.subset(items)
+
+    def score_all(self, batch: Batch) -> Tensor:
+        return self.model.score_all(batch, trie=self.shelf)

@@ -46,11 +46,13 @@ class CodeTrie:
     """The valid codes of a catalogue (item id = row + 1), with masks for the next token.
 
     Args:
-        codes: (I, C) long, unique codes; row c is item id c + 1.
+        codes: (N, C) long, unique codes; row c is item id c + 1 unless ``item_ids`` says otherwise.
         level_sizes: V_l, the number of possible tokens at each level (default: max + 1).
+        item_ids: (N,) long, the item id of each row (a trie over part of a catalogue, e.g. only
+            its new items); default 1..N.
     """
 
-    def __init__(self, codes: Tensor, level_sizes: tuple[int, ...] | None = None) -> None:
+    def __init__(self, codes: Tensor, level_sizes: tuple[int, ...] | None = None, *, item_ids: Tensor | None = None) -> None:
         check_codes(codes)
         codes = codes.detach().cpu().long()
         if level_sizes is None:
@@ -71,7 +73,13 @@ class CodeTrie:
             self.children.append(allowed)
         full = _keys(codes, self.sizes)  # (I,)
         self.leaf_keys, order = full.sort()
-        self.leaf_items = order + 1  # item id of each sorted full key
+        if item_ids is None:
+            item_ids = torch.arange(1, codes.shape[0] + 1)
+        elif not isinstance(item_ids, Tensor) or item_ids.shape != (codes.shape[0],) or bool((item_ids < 1).any()):
+            got = getattr(item_ids, "shape", item_ids)
+            raise ValueError(f"item_ids must be (N = {codes.shape[0]},) ids >= 1, one per code, got {got}.")
+        self.item_ids = item_ids.detach().cpu().long()  # (N,)
+        self.leaf_items = self.item_ids[order]  # item id of each sorted full key
 
     @property
     def levels(self) -> int:
@@ -80,7 +88,16 @@ class CodeTrie:
 
     @property
     def num_items(self) -> int:
+        """N, the codes in this trie."""
         return self.codes.shape[0]
+
+    def subset(self, items: Tensor) -> CodeTrie:
+        """A trie of only the given item ids (e.g. a shelf of new items), with the same level sizes."""
+        items = torch.as_tensor(items).long().flatten()
+        if items.numel() == 0 or not bool(torch.isin(items, self.item_ids).all()):
+            raise ValueError("subset needs a non-empty set of item ids that are all in this trie.")
+        rows = (self.item_ids[None, :] == items[:, None]).nonzero()[:, 1]  # (n,) row of each item
+        return CodeTrie(self.codes[rows], self.level_sizes, item_ids=self.item_ids[rows])
 
     def _find(self, keys: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         at = torch.searchsorted(table, keys).clamp_max(table.numel() - 1)
