@@ -130,3 +130,24 @@ def test_bad_codes_get_a_clear_error():
         add_disambiguation(torch.zeros(0, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="non-empty integer tensor"):
         add_disambiguation(torch.zeros(3, 2))
+
+
+def test_content_vectors_are_three_unit_length_parts_of_the_right_sizes():
+    from course_lib.data.item_features import MultimodalFeatures, content_vectors
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(7, 3, 8, 8, generator=g)  # 6 items + the PAD_ID row
+    tokens = torch.tensor([[0, 0, 0], [1, 2, 2], [3, 0, 0], [1, 1, 1], [4, 2, 0], [2, 3, 4], [1, 0, 0]])
+    price = torch.tensor([0, 0, 1, 2, 1, 0, 2])
+    vectors = content_vectors(MultimodalFeatures(images, tokens, price), vocabulary_size=5, image_cells=2)
+    assert vectors.shape == (6, 5 + 3 * 4 + 3)
+    words, pictures, prices = vectors[:, :5], vectors[:, 5:17], vectors[:, 17:]
+    torch.testing.assert_close(words.norm(dim=1), torch.ones(6))
+    torch.testing.assert_close(prices.norm(dim=1), torch.ones(6))
+    assert torch.equal(words[0] > 0, torch.tensor([False, True, True, False, False]))  # token 0 (padding) is no word
+    assert words[0, 2] == pytest.approx(2 * words[0, 1])  # counts: token 2 appears twice in item 1's text
+    assert prices.argmax(1).tolist() == price[1:].tolist()
+    pooled = torch.nn.functional.adaptive_avg_pool2d(images[1:], 2).flatten(1)
+    torch.testing.assert_close(pictures, torch.nn.functional.normalize(pooled - pooled.mean(0), dim=1))
+    with pytest.raises(TypeError, match="MultimodalFeatures"):
+        content_vectors(torch.zeros(3, 4), vocabulary_size=5)
