@@ -256,6 +256,27 @@ def test_the_shelf_model_recommends_only_shelf_items():
     assert finite.numel() > 0 and set(finite.tolist()) <= {2, 5, 7, 11, 13, 17, 19}
 
 
+def test_evaluate_ranks_a_target_by_its_place_in_the_beam_and_misses_the_rest():
+    model = tiny_model(5, beam=6).eval()
+    g = torch.Generator().manual_seed(2)
+    history = torch.randint(1, 21, (40, 6), generator=g)
+    targets = torch.randint(1, 21, (40,), generator=g)
+    keep = ~(history == targets[:, None]).any(1)  # users whose target is a seen item are dropped by evaluate anyway
+    batch = history_batch(history[keep], targets=targets[keep], seen=history[keep])
+    ranks = evaluate(model, [batch]).ranks
+    with torch.no_grad():
+        items, _ = model.recommend(batch)  # (B, W), seen items already dropped
+    hits = 0
+    for row in range(len(batch)):
+        listed = items[row].tolist()
+        if int(batch.targets[row]) in listed:
+            hits += 1
+            assert ranks[row] == listed.index(int(batch.targets[row])) + 1  # its place in the list
+        else:
+            assert ranks[row] > model.config.beam_size  # a miss for every K <= W
+    assert 0 < hits < len(batch)
+
+
 def test_training_lowers_the_loss_and_beats_chance_on_a_learnable_walk():
     split = walk_split(users=40, items=20, events=15)  # user u walks u+1, u+2, ...: the next item is determined
     codes = add_disambiguation(torch.arange(20)[:, None] // 4)  # 5 groups of 4 items
