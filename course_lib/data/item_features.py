@@ -121,3 +121,31 @@ def features_fingerprint(features: MultimodalFeatures | MetadataFeatures) -> str
         elif not value.is_floating_point() or field.name == "genres":
             digest.update(value.to(torch.int64).contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def content_vectors(features: MultimodalFeatures, vocabulary_size: int, *, image_cells: int = 4) -> Tensor:
+    """One frozen content vector per item from its text, picture and price (ShopWorld's semantic-ID input).
+
+    Three parts, each scaled to unit length so that none dominates by size, then concatenated:
+    the text as a bag of words (counts of each token id, padding left out), the picture
+    average-pooled to ``image_cells`` x ``image_cells`` cells per colour channel (colour and a
+    coarse shape) and centred on the catalogue's mean picture, and the price bucket one-hot.
+
+    Args:
+        features: the items' :class:`MultimodalFeatures` (row ``PAD_ID`` blank).
+        vocabulary_size: number of text token ids (``len(world.vocabulary)``).
+        image_cells: cells per side of the pooled picture.
+
+    Returns:
+        (I, V + 3 * cells^2 + P) float; row c is item id c + 1.
+    """
+    if not isinstance(features, MultimodalFeatures):
+        raise TypeError(f"content_vectors needs MultimodalFeatures (e.g. shopworld_features(world)), got {type(features).__name__}.")
+    tokens = features.text_tokens[1:]  # (I, T)
+    words = torch.zeros(tokens.shape[0], vocabulary_size).scatter_add_(1, tokens, torch.ones_like(tokens, dtype=torch.float))
+    words[:, 0] = 0.0  # TEXT_PAD is no word
+    pictures = torch.nn.functional.adaptive_avg_pool2d(features.images[1:], image_cells).flatten(1)  # (I, 3 * cells^2)
+    pictures = pictures - pictures.mean(dim=0, keepdim=True)
+    price = torch.nn.functional.one_hot(features.price_buckets[1:], int(features.price_buckets.max()) + 1).float()
+    parts = [torch.nn.functional.normalize(p, dim=1) for p in (words, pictures, price)]
+    return torch.cat(parts, dim=1)

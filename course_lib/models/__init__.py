@@ -17,6 +17,8 @@ know the benchmark (``lint-imports`` checks this). Each file holds one idea:
 * ``multi_interest``   - :class:`MultiInterest`, K learned queries over one history
 * ``capstone``         - :class:`CapstoneRecommender`: item encoder -> time-aware sequence encoder -> K + 1 interests
   -> the candidate's attention over them
+* ``generative/``      - items as tokens (notebook 16): semantic IDs, a trie of valid codes, constrained beam search,
+  :class:`~course_lib.models.generative.GenerativeRecommender` (a causal decoder over item codes)
 * ``ensemble``, ``candidate_subset`` - wrappers: the mean of several models; ranking a subset of the catalogue
 """
 
