@@ -187,11 +187,17 @@ CORRECT = {  # a right answer for every function checker, mostly the library's o
     "check_is_real_improvement": lambda a, b: bool((d := a - b).mean() - 1.96 * d.std() / math.sqrt(d.numel()) > 0),
     "check_paired_bootstrap": _bootstrap,
     "check_sees_own_target": sees_own_target_reference,
+    "check_next_token_mask": lambda codes, prefix, v: torch.zeros(v, dtype=torch.bool).index_fill_(
+        0, codes[(codes[:, : len(prefix)] == prefix).all(1), len(prefix)], True),
+    "check_quantize_level": lambda r, c: (lambda k: (k, r - c[k]))(torch.cdist(r, c).argmin(1)),
+    "check_lora_forward": lambda x, weight, bias, a, b, alpha, r: x @ weight.T + bias + (alpha / r) * (x @ a.T @ b.T),
+    "check_candidate_log_likelihood": lambda logits, tokens, start: logits[start - 1 : -1].log_softmax(-1).gather(
+        1, tokens[start:, None]).sum(),
 }
 
 
 def test_the_list_of_checkers_is_complete():
-    assert len(CHECKERS) == 38
+    assert len(CHECKERS) == 42
     assert sorted(CORRECT) == [checker.__name__ for checker in CHECKERS]
 
 
