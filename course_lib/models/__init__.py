@@ -19,6 +19,8 @@ know the benchmark (``lint-imports`` checks this). Each file holds one idea:
   -> the candidate's attention over them
 * ``generative/``      - items as tokens (notebook 16): semantic IDs, a trie of valid codes, constrained beam search,
   :class:`~course_lib.models.generative.GenerativeRecommender` (a causal decoder over item codes)
+* ``lm_ranker/``       - a causal language model as a ranker (notebook 17): prompts, candidate log-likelihoods,
+  constrained decoding over title tokens, LoRA (training it lives in ``course_lib.bench.recipes.lm_ranker``)
 * ``ensemble``, ``candidate_subset`` - wrappers: the mean of several models; ranking a subset of the catalogue
 """
 
