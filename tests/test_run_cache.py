@@ -123,3 +123,13 @@ def test_no_cache_unless_asked(data, data_folder):
     assert not run.cached and not (data_folder / "runs").exists()
     assert run_path(run.model, "0" * 64, data_folder / "runs").name == f"SASRec-{'0' * 24}.pt"
     assert dataclasses.replace(run, cached=True).cached
+
+
+def test_a_run_that_cannot_be_kept_is_still_returned(data, data_folder, monkeypatch):
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bench_run, "save_run", no_space)
+    with pytest.warns(UserWarning, match=r"could not keep this run in the run cache .*No space left.*returned all the same"):
+        run = train(build_sasrec, data, settings(data), seed=3, device="cpu", cache=True)
+    assert not run.cached and run.epochs == 2

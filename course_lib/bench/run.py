@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -91,7 +92,10 @@ def train_model(
         return BenchRun(model, hit.seconds, hit.epochs, test, cached=True)
     result = fit(model, examples, valid, config=config, device=device)
     if key is not None:
-        save_run(model, key, CachedRun(result.epochs_run, result.seconds), random_states(device))
+        try:
+            save_run(model, key, CachedRun(result.epochs_run, result.seconds), random_states(device))
+        except OSError as error:  # a full disk or a read-only data folder must not cost the trained model
+            warnings.warn(f"could not keep this run in the run cache ({error}); the trained model is returned all the same.", stacklevel=2)
     return BenchRun(model, result.seconds, result.epochs_run, test)
 
 
