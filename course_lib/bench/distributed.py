@@ -214,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
         entry = next(m for m in MODELS if m.name.lower() == args.model.lower())
+        if args.dataset not in entry.datasets:
+            raise SystemExit(f"{entry.name} trains on {', '.join(entry.datasets)}, not {args.dataset}.")
         data = load_dataset(args.dataset)
         settings = entry.settings(data, args.mode)
         if settings.train is None:
