@@ -7,12 +7,14 @@ import random
 
 import pytest
 import torch
+from checker_support import not_answered, verdict
 from factories import history_batch, walk_split
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib import PAD_ID
 from course_lib.data import evaluation_batches, training_windows
+from course_lib.exercises.generative import check_next_token_mask, check_quantize_level
 from course_lib.metrics import evaluate
 from course_lib.models.generative import (
     CodeTrie,
@@ -352,3 +354,28 @@ def float_mask(codes, prefix, vocab_size):
 
 def forgot_return(*args):
     total = sum(1 for _ in args)  # noqa: F841
+
+
+@pytest.mark.parametrize("checker, right", [(check_quantize_level, right_quantize_level),
+                                            (check_next_token_mask, right_next_token_mask)])
+def test_a_right_answer_passes_and_the_placeholder_is_not_answered(capsys, checker, right):
+    assert "✅" in verdict(capsys, checker, right)
+    assert "⏳" in verdict(capsys, checker, not_answered)
+    assert "⏳" in verdict(capsys, checker, None)
+    out = verdict(capsys, checker, forgot_return)
+    assert "❌" in out and "did you forget `return`?" in out
+
+
+@pytest.mark.parametrize("checker, wrong, hint", [
+    (check_quantize_level, dot_product_level, "largest dot product"),
+    (check_quantize_level, unchanged_residuals, "unchanged"),
+    (check_quantize_level, reconstruction_not_residual, "the centroid itself"),
+    (check_quantize_level, lambda r, c: quantize_level(r, c)[0], "return a pair"),
+    (check_next_token_mask, any_item_at_the_level, "every token used at level 1"),
+    (check_next_token_mask, last_token_only, "Compare the whole prefix"),
+    (check_next_token_mask, float_mask, "bool mask"),
+    (check_next_token_mask, lambda codes, prefix, v: torch.ones(v + 1, dtype=torch.bool), "shape (vocab_size,)"),
+])
+def test_wrong_answers_get_their_hint(capsys, checker, wrong, hint):
+    out = verdict(capsys, checker, wrong)
+    assert "❌" in out and hint in out, out
