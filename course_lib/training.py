@@ -91,7 +91,7 @@ def learning_rate_factor(step: int, *, warmup_steps: int, total_steps: int, sche
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _schedule(
+def learning_rate_schedule(
     optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LambdaLR | None:
     """The learning-rate schedule of ``config`` (None for a constant rate without warm-up)."""
@@ -138,7 +138,7 @@ def fit(
     if not model.trainable:
         raise ValueError(f"{type(model).__name__} has no trainable parameters; nothing to fit.")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = _schedule(optimizer, config, steps_per_epoch=math.ceil(len(examples) / config.batch_size))
+    scheduler = learning_rate_schedule(optimizer, config, steps_per_epoch=math.ceil(len(examples) / config.batch_size))
     generator = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
 

@@ -53,7 +53,7 @@ from ..data.split import TrainingExamples
 from ..metrics import evaluate
 from ..models.base import Recommender
 from ..seeding import set_seed
-from ..training import TrainConfig, TrainResult, _schedule
+from ..training import TrainConfig, TrainResult, learning_rate_schedule
 from .data import DATASETS, load_dataset
 from .registry import MODELS
 from .run import history_length, training_examples
@@ -125,7 +125,7 @@ def fit_distributed(
     replica = DistributedDataParallel(LossOf(model), find_unused_parameters=unused)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(global_batches(examples, config.batch_size, world, torch.Generator().manual_seed(0)))
-    scheduler = _schedule(optimizer, config, steps_per_epoch=steps_per_epoch)  # warm-up and decay, as in fit
+    scheduler = learning_rate_schedule(optimizer, config, steps_per_epoch=steps_per_epoch)  # warm-up and decay, as in fit
     generator = torch.Generator().manual_seed(config.seed)  # the same shuffle on every rank, and as in fit
     best_score = evaluate(model, valid_batches, device=device)[config.monitor] if rank == 0 else 0.0  # epoch 0, as in fit
     result = TrainResult(best_epoch=0, best_score=best_score, epochs_run=0, seconds=0.0, stopped_because="epochs")
