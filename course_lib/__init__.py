@@ -9,6 +9,7 @@ Where things live, from the bottom layer up (a layer imports only layers below i
 * ``course_lib.models``     - the shared recommender interface and every model behind it (nn.Modules
   and their configs only: no training, no dataset loading, no benchmark)
 * ``course_lib.metrics``    - the one evaluation path (full ranking, HR@K, NDCG@K, MRR, AUC)
+* ``course_lib.run_cache``  - trained runs kept under a key of everything that determines them (``fit(..., cache=True)``)
 * ``course_lib.training``   - the shared training loop (optimizer, schedule, early stopping)
 * ``course_lib.explain``    - attention, gradient x input and erasure importance; agreement with ground truth
 * ``course_lib.recommend``, ``course_lib.checkpoints`` - top-k with explanations; save and load a model

@@ -19,8 +19,10 @@ the same samples on CPU and GPU.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,6 +34,7 @@ from .data.batch import Batch
 from .data.split import TrainingExamples
 from .metrics import evaluate
 from .models.base import Recommender
+from .run_cache import cacheable, enabled_by_environment, load_run, random_states, run_key, save_run
 
 Schedule = Literal["constant", "cosine"]
 
@@ -79,6 +82,7 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)  # mean training loss per epoch
     valid_scores: list[float] = field(default_factory=list)  # validation `monitor` per epoch
     stopped_because: str = ""  # "patience", "epochs" or "time budget"
+    from_cache: bool = False  # True: the run cache gave these weights and numbers (:mod:`course_lib.run_cache`)
 
 
 def learning_rate_factor(step: int, *, warmup_steps: int, total_steps: int, schedule: Schedule) -> float:
@@ -113,6 +117,7 @@ def fit(
     *,
     config: TrainConfig,
     device: torch.device | str,
+    cache: bool | None = None,
 ) -> TrainResult:
     """Train ``model`` with early stopping on validation; restore the best weights.
 
@@ -124,6 +129,11 @@ def fit(
             ``evaluation_batches(split, "valid")``.
         config: a :class:`TrainConfig` (epochs, learning rate and schedule, batch size, ...).
         device: where to train; the model does not remember it.
+        cache: True: look the run up in the run cache first and store it there after training
+            (same code, initial weights, examples, validation batches, config and random state
+            give the same run: :mod:`course_lib.run_cache`); False: always train; None (default):
+            True when the environment variable ``COURSE_RUN_CACHE`` is ``1`` (the test command
+            sets it), else False. Only models whose classes live in ``course_lib`` are cached.
 
     Returns:
         A :class:`TrainResult`; the model holds the best epoch's weights.
@@ -137,6 +147,22 @@ def fit(
     model.to(device)
     if not model.trainable:
         raise ValueError(f"{type(model).__name__} has no trainable parameters; nothing to fit.")
+    if cache is None:
+        cache = enabled_by_environment()
+    key = run_key(model, examples, valid_batches, config, device) if cache and cacheable(model) else None
+    if key is not None and (hit := load_run(model, key, device)) is not None:
+        return TrainResult(**{**hit, "from_cache": True})
+    result = _train(model, examples, valid_batches, config=config, device=device)
+    if key is not None:
+        try:
+            save_run(model, key, dataclasses.asdict(result), random_states(device))
+        except OSError as error:  # a full disk or a read-only data folder must not cost the trained model
+            warnings.warn(f"could not keep this run in the run cache ({error}); the trained model is returned all the same.", stacklevel=2)
+    return result
+
+
+def _train(model: Recommender, examples: TrainingExamples, valid_batches: Sequence[Batch], *, config: TrainConfig, device) -> TrainResult:
+    """The loop of :func:`fit` (arguments already checked, ``model`` already on ``device``)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = learning_rate_schedule(optimizer, config, steps_per_epoch=math.ceil(len(examples) / config.batch_size))
     generator = torch.Generator().manual_seed(config.seed)

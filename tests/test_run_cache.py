@@ -8,19 +8,20 @@ import pytest
 import torch
 from factories import walk_split
 
-from course_lib import set_seed
+from course_lib import run_cache, set_seed, training
 from course_lib.bench import BenchData, Settings, Windows, build_sasrec, train
 from course_lib.bench import run as bench_run
-from course_lib.bench.cache import run_path
 from course_lib.data import files
-from course_lib.data.split import evaluation_batches
+from course_lib.data.split import evaluation_batches, training_windows
 from course_lib.models import SASRecConfig
-from course_lib.training import TrainConfig
+from course_lib.run_cache import run_path
+from course_lib.training import TrainConfig, fit
 
 
 @pytest.fixture
 def data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv(files.DATA_DIR_ENV_VAR, str(tmp_path / "data"))
+    monkeypatch.delenv(run_cache.ENV_VAR, raising=False)
     return tmp_path / "data"
 
 
@@ -49,7 +50,7 @@ def test_a_hit_equals_training_and_restores_the_random_state(data, data_folder, 
     files_written = list((data_folder / "runs").glob("SASRec-*.pt"))
     assert not first.cached and len(files_written) == 1
 
-    monkeypatch.setattr(bench_run, "fit", refuse_training)
+    monkeypatch.setattr(training, "_train", refuse_training)
     second = train(build_sasrec, data, settings(data), seed=0, device="cpu", cache=True)
     assert second.cached and (second.epochs, second.seconds) == (first.epochs, first.seconds)
     for name, tensor in weights(first).items():
@@ -66,12 +67,12 @@ def test_the_cached_weights_are_those_of_an_uncached_run(data, data_folder):
         torch.testing.assert_close(cached.model.state_dict()[name], tensor, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("change", ["seed", "epochs", "lr", "random state", "initial weights", "data"])
+@pytest.mark.parametrize("change", ["seed", "epochs", "lr", "random state", "initial weights", "data", "threads"])
 def test_any_changed_input_is_a_miss(data, data_folder, monkeypatch, change):
     train(build_sasrec, data, settings(data), seed=0, device="cpu", cache=True)
     calls = []
-    real_fit = bench_run.fit
-    monkeypatch.setattr(bench_run, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    real_train = training._train
+    monkeypatch.setattr(training, "_train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
     other_data = data
     if change == "data":
         split = walk_split(users=24, items=15, events=13)
@@ -85,6 +86,13 @@ def test_any_changed_input_is_a_miss(data, data_folder, monkeypatch, change):
         else:
             torch.rand(1)  # the same weights, but dropout would draw other numbers
         run = bench_run.train_model(model, data, settings(data), seed=0, device="cpu", cache=True)
+    elif change == "threads":
+        threads = torch.get_num_threads()
+        torch.set_num_threads(threads + 1)
+        try:
+            run = train(build_sasrec, data, settings(data), seed=0, device="cpu", cache=True)
+        finally:
+            torch.set_num_threads(threads)
     else:
         changed = {"epochs": settings(data, epochs=3), "lr": settings(data, lr=5e-3)}.get(change, settings(other_data))
         run = train(build_sasrec, other_data, changed, seed=1 if change == "seed" else 0, device="cpu", cache=True)
@@ -129,7 +137,35 @@ def test_a_run_that_cannot_be_kept_is_still_returned(data, data_folder, monkeypa
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(bench_run, "save_run", no_space)
+    monkeypatch.setattr(training, "save_run", no_space)
     with pytest.warns(UserWarning, match=r"could not keep this run in the run cache .*No space left.*returned all the same"):
         run = train(build_sasrec, data, settings(data), seed=3, device="cpu", cache=True)
     assert not run.cached and run.epochs == 2
+
+
+def test_fit_keeps_the_whole_result_and_the_environment_switches_it_on(data, data_folder, monkeypatch):
+    """What the test command relies on: COURSE_RUN_CACHE=1 makes a plain fit(...) share runs, with its losses."""
+
+    def run(**kwargs):
+        set_seed(4)
+        model = build_sasrec(data, settings(data))
+        examples = training_windows(data.split, max_len=10)
+        return model, fit(model, examples, data.valid, config=settings(data).train, device="cpu", **kwargs)
+
+    _, plain = run()
+    assert not plain.from_cache and not (data_folder / "runs").exists(), "unset: no cache"
+    monkeypatch.setenv(run_cache.ENV_VAR, "1")
+    first_model, first = run()
+    monkeypatch.setattr(training, "_train", refuse_training)
+    second_model, second = run()
+    assert not first.from_cache and second.from_cache
+    assert dataclasses.replace(second, from_cache=False) == first, "epochs, losses, validation scores and seconds come back"
+    for name, tensor in first_model.state_dict().items():
+        torch.testing.assert_close(second_model.state_dict()[name], tensor, rtol=0, atol=0)
+    monkeypatch.setattr(training, "_train", lambda *a, **k: pytest.fail("cache=True must not train"))
+    assert run(cache=True)[1].from_cache
+    monkeypatch.setattr(training, "_train", lambda *a, **k: "trained")
+    assert run(cache=False)[1] == "trained", "cache=False trains even with the variable set"
+    monkeypatch.setenv(run_cache.ENV_VAR, "yes")
+    with pytest.raises(ValueError, match=r"COURSE_RUN_CACHE must be 1 .* or 0 .*got 'yes'"):
+        run()

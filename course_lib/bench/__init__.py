@@ -18,7 +18,6 @@ other part imports it (``lint-imports`` checks this).
   the training :class:`Windows`), ``Mode``
 * ``run``       - :class:`BenchModel`, :func:`train` (seed -> build -> fit), :func:`train_model`, :func:`train_ensemble`
 * ``recipes/``  - one module per model family: ``<family>_settings(data, mode)`` and ``build_<family>(data, settings)``
-* ``cache``     - the run cache: a trained run stored under a key of everything that determines it (``cache=True``)
 * ``registry``  - :data:`MODELS`, the rows of the table
 * ``table``     - :func:`run_benchmark`, :func:`format_table`, the command line
 * ``sweep``     - capstone variants on ML-100K validation, over seeds

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +21,6 @@ from ..models.base import Recommender
 from ..models.ensemble import ScoreEnsemble
 from ..seeding import set_seed
 from ..training import fit
-from .cache import CachedRun, cacheable, load_run, random_states, run_key, save_run
 from .data import DATASETS, BenchData
 from .settings import Mode, Settings
 
@@ -35,7 +33,7 @@ class BenchRun:
     seconds: float  # wall-clock training time (validation passes included); building time for counted models
     epochs: int  # epochs trained (0 for models built by counting)
     test: list[Batch]  # the test batches this model reads (histories of its own length L)
-    cached: bool = False  # True: the weights were loaded from the run cache (:mod:`course_lib.bench.cache`), not trained now
+    cached: bool = False  # True: the weights were loaded from the run cache (:mod:`course_lib.run_cache`), not trained now
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class BenchModel:
     build: Build  # (data, settings) -> a fresh model
     datasets: tuple[str, ...] = DATASETS  # the datasets it can train on
 
-    def train(self, data: BenchData, mode: Mode, seed: int, device: torch.device, *, cache: bool = False) -> BenchRun:
+    def train(self, data: BenchData, mode: Mode, seed: int, device: torch.device, *, cache: bool | None = None) -> BenchRun:
         """Build and train this entry's model on ``data`` with the settings of ``mode`` (``cache``: see :func:`train_model`)."""
         return train(self.build, data, self.settings(data, mode), seed=seed, device=device, cache=cache)
 
@@ -65,7 +63,7 @@ def history_length(data: BenchData, settings: Settings) -> int:
 
 
 def train_model(
-    model: Recommender, data: BenchData, settings: Settings, *, seed: int, device: torch.device | str, cache: bool = False
+    model: Recommender, data: BenchData, settings: Settings, *, seed: int, device: torch.device | str, cache: bool | None = None
 ) -> BenchRun:
     """Train an already built ``model`` as ``settings`` say, early-stopping on ``data``'s validation users.
 
@@ -76,7 +74,8 @@ def train_model(
         seed: seeds the loop (shuffling, sampling inside the loss).
         device: where to train.
         cache: look the run up in the run cache first (same code, initial weights, data, config, seed and
-            random state: :mod:`course_lib.bench.cache`) and store it there after training.
+            random state: :mod:`course_lib.run_cache`) and store it there after training; None: as
+            :func:`course_lib.training.fit` decides (the ``COURSE_RUN_CACHE`` environment variable).
 
     Returns:
         A :class:`BenchRun`; the model holds its best-validation weights.
@@ -87,20 +86,12 @@ def train_model(
         return BenchRun(model, 0.0, 0, test)
     config = dataclasses.replace(settings.train, seed=seed, progress=sys.stderr.isatty())
     examples, valid = training_examples(data, settings), data.batches("valid", length)
-    key = run_key(model, examples, valid, config, device) if cache and cacheable(model) else None
-    if key is not None and (hit := load_run(model, key, device)) is not None:
-        return BenchRun(model, hit.seconds, hit.epochs, test, cached=True)
-    result = fit(model, examples, valid, config=config, device=device)
-    if key is not None:
-        try:
-            save_run(model, key, CachedRun(result.epochs_run, result.seconds), random_states(device))
-        except OSError as error:  # a full disk or a read-only data folder must not cost the trained model
-            warnings.warn(f"could not keep this run in the run cache ({error}); the trained model is returned all the same.", stacklevel=2)
-    return BenchRun(model, result.seconds, result.epochs_run, test)
+    result = fit(model, examples, valid, config=config, device=device, cache=cache)
+    return BenchRun(model, result.seconds, result.epochs_run, test, cached=result.from_cache)
 
 
 def train(
-    build: Build, data: BenchData, settings: Settings, *, seed: int, device: torch.device | str, cache: bool = False
+    build: Build, data: BenchData, settings: Settings, *, seed: int, device: torch.device | str, cache: bool | None = None
 ) -> BenchRun:
     """Seed, build the model from ``settings`` and train it: one repeatable run.
 

@@ -1,12 +1,18 @@
-"""A cache of trained benchmark runs: the same inputs give the same weights, so train them once.
+"""A cache of training runs: the same inputs give the same weights, so train them once.
 
 On one kind of device a training run is determined by its inputs: the library's code and torch's
-version; the model's class and its initial weights and buffers (which hold its config's effect and
-its item features); the training examples and the validation batches; the training config and
-seed; and the global random state when training starts (dropout draws from it). The key of a run
-is a SHA-256 of all of them, so any change is a miss and trains afresh; nothing is matched by
-name. A hit loads the trained weights, the epochs and seconds of the run that made them, and the
-global random state that run left behind, so a notebook continues exactly as after training.
+version; the number of CPU threads (a sum split over two threads rounds differently); the model's
+class and its initial weights and buffers (which hold its config's effect and its item features);
+the training examples and the validation batches; the training config and seed; and the global
+random state when training starts (dropout draws from it). The key of a run is a SHA-256 of all of
+them, so any change is a miss and trains afresh; nothing is matched by
+name. A hit loads the trained weights, the :class:`~course_lib.training.TrainResult` of the run
+that made them (epochs, losses, validation scores, seconds) and the global random state that run
+left behind, so a notebook continues exactly as after training.
+
+:func:`course_lib.training.fit` uses it when asked (``cache=True``) or, by default, when the
+environment variable ``COURSE_RUN_CACHE`` is ``1``: the test command sets it, so that the
+notebooks' second execution (nbval, after the student edition) loads what the first one trained.
 
 Only models whose class is defined in ``course_lib`` are cached (the code digest covers them); a
 class written in a notebook always trains. Files go to ``data/runs/`` (:func:`course_lib.data.files.data_dir`),
@@ -19,28 +25,29 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..data.batch import Batch
-from ..data.files import atomic_path, data_dir
-from ..data.split import TrainingExamples
-from ..training import TrainConfig
+from .data.batch import Batch
+from .data.files import atomic_path, data_dir
+from .data.split import TrainingExamples
 
-FORMAT = "course_lib.run/1"  # written into every file; a file without it is not used
-PACKAGE = Path(__file__).resolve().parents[1]  # course_lib/
+FORMAT = "course_lib.run/2"  # written into every file; a file without it is not used (/1 kept no losses)
+PACKAGE = Path(__file__).resolve().parent  # course_lib/
+ENV_VAR = "COURSE_RUN_CACHE"  # "1": fit uses the cache unless told otherwise; "0" or unset: it does not
 
 
-@dataclass(frozen=True)
-class CachedRun:
-    """What a cache file gives back besides the weights."""
-
-    epochs: int  # epochs the original run trained
-    seconds: float  # the original run's training time
+def enabled_by_environment() -> bool:
+    """True when ``COURSE_RUN_CACHE`` is ``1``; ``0`` or unset is False; anything else is refused."""
+    value = os.environ.get(ENV_VAR, "").strip()
+    if value not in ("", "0", "1"):
+        raise ValueError(f"{ENV_VAR} must be 1 (use the run cache) or 0 (train every run), got {value!r}.")
+    return value == "1"
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,14 +76,18 @@ def cacheable(model: nn.Module) -> bool:
 
 
 def run_key(
-    model: nn.Module, examples: TrainingExamples, valid: list[Batch], config: TrainConfig, device: torch.device | str
+    model: nn.Module, examples: TrainingExamples, valid: list[Batch], config: Any, device: torch.device | str
 ) -> str:
-    """The SHA-256 key of a training run (see the module docstring for what it covers)."""
+    """The SHA-256 key of a training run (see the module docstring for what it covers).
+
+    ``config`` is the run's ``TrainConfig`` (typed loosely: ``course_lib.training`` imports this module).
+    """
     digest = hashlib.sha256()
     _update(digest, "format", FORMAT)
     _update(digest, "code", code_digest())
     _update(digest, "torch", torch.__version__)
     _update(digest, "device", torch.device(device).type)
+    _update(digest, "threads", torch.get_num_threads())  # CPU sums split over threads: another count, other weights
     _update(digest, "class", f"{type(model).__module__}.{type(model).__qualname__}")
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
         _update(digest, f"model.{name}", tensor)
@@ -111,11 +122,12 @@ def run_path(model: nn.Module, key: str, folder: Path | str | None = None) -> Pa
     return Path(folder or data_dir() / "runs") / f"{type(model).__name__}-{key[:24]}.pt"
 
 
-def load_run(model: nn.Module, key: str, device: torch.device | str, folder: Path | str | None = None) -> CachedRun | None:
+def load_run(model: nn.Module, key: str, device: torch.device | str, folder: Path | str | None = None) -> dict[str, Any] | None:
     """Load the trained weights of run ``key`` into ``model`` and restore the random state it left.
 
     Returns:
-        A :class:`CachedRun`, or None when there is no usable file (missing, unreadable, another key).
+        The fields of the run's ``TrainResult`` (as :func:`save_run` got them), or None when there
+        is no usable file (missing, unreadable, another key or format).
     """
     path = run_path(model, key, folder)
     if not path.exists():
@@ -131,16 +143,19 @@ def load_run(model: nn.Module, key: str, device: torch.device | str, folder: Pat
         return None
     model.to(device)
     set_random_states(saved["rng_after"], device)
-    return CachedRun(epochs=int(saved["epochs"]), seconds=float(saved["seconds"]))
+    return dict(saved["result"])
 
 
-def save_run(model: nn.Module, key: str, run: CachedRun, rng_after: dict[str, torch.Tensor], folder: Path | str | None = None) -> Path:
-    """Write the trained weights of run ``key`` atomically (a plain dict: loads with ``weights_only=True``)."""
+def save_run(
+    model: nn.Module, key: str, result: dict[str, Any], rng_after: dict[str, torch.Tensor], folder: Path | str | None = None
+) -> Path:
+    """Write the trained weights of run ``key`` and its ``result`` fields atomically.
+
+    ``result`` holds plain numbers, strings and lists (``dataclasses.asdict`` of a ``TrainResult``),
+    so the file loads with ``weights_only=True``.
+    """
     path = run_path(model, key, folder)
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     with atomic_path(path) as temporary:
-        torch.save(
-            {"format": FORMAT, "key": key, "state_dict": state, "epochs": run.epochs, "seconds": run.seconds, "rng_after": rng_after},
-            temporary,
-        )
+        torch.save({"format": FORMAT, "key": key, "state_dict": state, "result": result, "rng_after": rng_after}, temporary)
     return path
