@@ -3,6 +3,7 @@
 #   make lab          set up (first time only) and open the course in JupyterLab
 #   make lab-server   the same without opening a browser (for a remote machine / server)
 #   make test         set up (first time only), lint, and run the whole test suite, notebooks included
+#                     (two pytest-xdist workers; TEST_WORKERS=N for another count)
 #   make lint         ruff (the code) and lint-imports (course_lib's layering, contracts in pyproject.toml)
 #   make test-active  the same suite with the active environment (conda route), no .venv
 #   make setup        only set up: .venv with the pinned packages and the Jupyter kernel
@@ -53,14 +54,19 @@ lint: setup
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/lint-imports
 
+# Two workers (pytest-xdist): each notebook's student edition and its nbval run stay together on one
+# worker (conftest.py), and COURSE_RUN_CACHE=1 lets the second execution load the models the first trained.
+TEST_WORKERS ?= 2
+PARALLEL_FLAGS = -n $(TEST_WORKERS) --dist loadgroup
+
 test: lint
-	$(BIN)/python -m pytest tests notebooks $(NBVAL_FLAGS) --timeout=1800 $(PYTEST_ARGS)
+	COURSE_RUN_CACHE=1 $(BIN)/python -m pytest tests notebooks $(NBVAL_FLAGS) $(PARALLEL_FLAGS) --timeout=1800 $(PYTEST_ARGS)
 
 # The same suite with the active environment's python (e.g. the conda route), no .venv.
 test-active:
 	ruff check $(LINT_PATHS)
 	lint-imports
-	python -m pytest tests notebooks $(NBVAL_FLAGS) --timeout=1800 $(PYTEST_ARGS)
+	COURSE_RUN_CACHE=1 python -m pytest tests notebooks $(NBVAL_FLAGS) $(PARALLEL_FLAGS) --timeout=1800 $(PYTEST_ARGS)
 
 test-lib: setup
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
