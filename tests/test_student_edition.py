@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
+import execute as execute_module  # noqa: E402
 import student_edition  # noqa: E402
 from execute import execute  # noqa: E402
 
@@ -109,6 +110,26 @@ def test_build_writes_every_notebook(tmp_path):
     assert [p.name for p in foreign.iterdir()] == ["stale"], "a folder the tool did not make is never written into"
     with pytest.raises(student_edition.OutputFolderError, match="holds the course notebooks"):
         student_edition.build(src, tmp_path)  # the folder that holds the notebooks themselves
+
+
+@pytest.mark.parametrize("source", ["print(1 + 1)", "raise ValueError('a student error')"])
+def test_execute_stops_the_kernel_it_started(source, tmp_path, monkeypatch):
+    """Every executed notebook used to leave its kernel running (17 idle kernels per suite run)."""
+    started = []
+
+    class Recorded(execute_module.KernelManager):
+        def start_kernel(self, **kwargs):
+            started.append(self)
+            return super().start_kernel(**kwargs)
+
+    monkeypatch.setattr(execute_module, "KernelManager", Recorded)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    if source.startswith("raise"):
+        with pytest.raises(Exception, match="a student error"):
+            execute(nb, tmp_path)
+    else:
+        assert _text(execute(nb, tmp_path).cells[0]) == "2\n"
+    assert len(started) == 1 and not started[0].is_alive(), "the kernel is stopped, also after a failing cell"
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,11 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, *, allow_errors: bool = False,
         store_widget_state=True,
         resources={"metadata": {"path": str(cwd)}},
     )
-    client.execute()
+    try:
+        client.execute()
+    finally:  # a kernel handed to NotebookClient is not its to stop: without this, every run leaves one behind
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     return nb
 
 
