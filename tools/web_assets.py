@@ -37,7 +37,8 @@ REVEAL_THEME = "white"
 
 # What an edition needs from node_modules: (path in node_modules, files or folders to copy).
 # MathJax's speech-rule engine (es5/sre, loaded only if a reader turns speech on in its menu)
-# and the widget renderer's non-AMD builds are left out.
+# and the widget renderer's other builds and source maps are left out; the licence files go
+# with the code (require.js carries its licence in its header).
 NEEDED = {
     "reveal.js": [
         "dist/reveal.js", "dist/reveal.css", "plugin/notes/notes.js", "LICENSE",
@@ -47,7 +48,7 @@ NEEDED = {
     "requirejs": ["require.js"],
     "@jupyter-widgets/html-manager": ["dist"],
 }
-SKIP_IN_WIDGETS = re.compile(r"\.map$|^embed\.js|^libembed-amd\.js$")
+SKIP_IN_WIDGETS = re.compile(r"\.map$|^embed\.js$|^libembed-amd\.js$")  # keeps embed.js.LICENSE.txt
 
 # The URLs the templates are given (relative to a page in the edition folder).
 REVEAL_PREFIX = f"{ASSETS}/reveal.js"
@@ -81,7 +82,7 @@ def install(web_dir: Path = WEB_DIR, *, package: Path = PACKAGE, lock: Path = LO
     if npm is None:
         raise WebAssetsError(NPM_HINT)
     web_dir = Path(web_dir)
-    if web_dir.exists() and not (web_dir / STAMP).exists() and any(web_dir.iterdir()):
+    if web_dir.exists() and not (web_dir / STAMP).exists() and (not web_dir.is_dir() or any(web_dir.iterdir())):
         raise WebAssetsError(f"{web_dir} exists and was not made by `make web` (no {STAMP}); move it away and run again.")
     web_dir.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{web_dir.name}.installing-", dir=web_dir.parent))
