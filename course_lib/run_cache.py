@@ -2,7 +2,8 @@
 
 On one kind of device a training run is determined by its inputs: the library's code and torch's
 version; the number of CPU threads (a sum split over two threads rounds differently); the model's
-class and its initial weights and buffers (which hold its config's effect and its item features);
+class, its initial weights and buffers (its item features too) and every other setting of it and
+its submodules (configs, dropout rates: :func:`settings_of`);
 the training examples and the validation batches; the training config and seed; and the global
 random state when training starts (dropout draws from it). The key of a run is a SHA-256 of all of
 them, so any change is a miss and trains afresh; nothing is matched by
@@ -71,8 +72,34 @@ def _update(digest: hashlib._Hash, name: str, value: object) -> None:
 
 
 def cacheable(model: nn.Module) -> bool:
-    """True when ``model``'s class (and every submodule's) is defined in ``course_lib`` or torch."""
-    return all(type(m).__module__.startswith(("course_lib.", "torch.")) for m in model.modules())
+    """True when ``model``'s class (and every submodule's) is defined in ``course_lib`` or torch and
+    every setting of it can be hashed (:func:`settings_of`); other models always train."""
+    if not all(type(m).__module__.startswith(("course_lib.", "torch.")) for m in model.modules()):
+        return False
+    try:
+        settings_of(model)
+    except TypeError:  # e.g. a function kept as an attribute: its effect cannot be keyed
+        return False
+    return True
+
+
+def settings_of(model: nn.Module) -> list[tuple[str, object]]:
+    """Every setting of ``model`` and its submodules that is not a weight: configs and plain attributes.
+
+    A setting can change training without changing a single initial weight (DIN's ``objective``, a
+    dropout rate, where positions are anchored), so the key must hold them all, not only the weights.
+    Attributes of nn.Module's own bookkeeping (names starting with ``_``, ``training``) are left out.
+    """
+    found = []
+    for prefix, module in model.named_modules():
+        for attribute, value in sorted(vars(module).items()):
+            if attribute.startswith("_") or attribute == "training":
+                continue
+            if isinstance(value, (bool, int, float, str, type(None), tuple, list, torch.Tensor)) or dataclasses.is_dataclass(value):
+                found.append((f"{prefix}.{attribute}" if prefix else attribute, value))
+            else:
+                raise TypeError(f"the run cache cannot hash {type(module).__name__}.{attribute} ({type(value).__name__})")
+    return found
 
 
 def run_key(
@@ -91,6 +118,8 @@ def run_key(
     _update(digest, "class", f"{type(model).__module__}.{type(model).__qualname__}")
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
         _update(digest, f"model.{name}", tensor)
+    for name, value in settings_of(model):
+        _update(digest, f"setting.{name}", value)
     for field in dataclasses.fields(examples):
         _update(digest, f"examples.{field.name}", getattr(examples, field.name))
     for i, batch in enumerate(valid):

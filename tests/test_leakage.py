@@ -49,7 +49,7 @@ def run_entry(name: str, data: BenchData, mode: str, monkeypatch: pytest.MonkeyP
     """Train one benchmark entry with ``fit`` replaced by a recorder."""
     seen: dict = {}
 
-    def recorder(model, examples, valid_batches, *, config, device):
+    def recorder(model, examples, valid_batches, *, config, device, cache=None):
         seen.update(examples=examples, valid=list(valid_batches))
         return TrainResult(best_epoch=0, best_score=0.0, epochs_run=0, seconds=0.0)
 

@@ -9,11 +9,11 @@ import torch
 from factories import walk_split
 
 from course_lib import run_cache, set_seed, training
-from course_lib.bench import BenchData, Settings, Windows, build_sasrec, train
+from course_lib.bench import BenchData, Settings, Windows, build_din, build_sasrec, train
 from course_lib.bench import run as bench_run
 from course_lib.data import files
 from course_lib.data.split import evaluation_batches, training_windows
-from course_lib.models import SASRecConfig
+from course_lib.models import DINConfig, SASRecConfig
 from course_lib.run_cache import run_path
 from course_lib.training import TrainConfig, fit
 
@@ -67,7 +67,7 @@ def test_the_cached_weights_are_those_of_an_uncached_run(data, data_folder):
         torch.testing.assert_close(cached.model.state_dict()[name], tensor, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("change", ["seed", "epochs", "lr", "random state", "initial weights", "data", "threads"])
+@pytest.mark.parametrize("change", ["seed", "epochs", "lr", "random state", "initial weights", "data", "threads", "dropout", "objective"])
 def test_any_changed_input_is_a_miss(data, data_folder, monkeypatch, change):
     train(build_sasrec, data, settings(data), seed=0, device="cpu", cache=True)
     calls = []
@@ -86,6 +86,21 @@ def test_any_changed_input_is_a_miss(data, data_folder, monkeypatch, change):
         else:
             torch.rand(1)  # the same weights, but dropout would draw other numbers
         run = bench_run.train_model(model, data, settings(data), seed=0, device="cpu", cache=True)
+    elif change in ("dropout", "objective"):  # settings that change no initial weight: the same seed builds the same weights
+        if change == "dropout":
+            changed = dataclasses.replace(settings(data), model=dataclasses.replace(settings(data).model, dropout=0.1))
+            run = train(build_sasrec, data, changed, seed=0, device="cpu", cache=True)
+        else:
+            din = {objective: Settings(DINConfig(data.split.num_items, d_model=8, objective=objective), settings(data).train,
+                                       Windows(max_len=10)) for objective in ("softmax", "bce")}
+            initial = {}
+            for objective, din_settings in din.items():
+                set_seed(0)
+                initial[objective] = build_din(data, din_settings).state_dict()
+            assert all(torch.equal(tensor, initial["bce"][name]) for name, tensor in initial["softmax"].items())
+            train(build_din, data, din["softmax"], seed=0, device="cpu", cache=True)
+            calls.clear()
+            run = train(build_din, data, din["bce"], seed=0, device="cpu", cache=True)
     elif change == "threads":
         threads = torch.get_num_threads()
         torch.set_num_threads(threads + 1)

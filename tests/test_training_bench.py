@@ -107,7 +107,7 @@ def built(monkeypatch):
     """The model a registry entry builds: training is replaced by a stand-in that keeps it in ``built[0]``."""
     models = {}
 
-    def capture(model, examples, valid_batches, *, config, device):
+    def capture(model, examples, valid_batches, *, config, device, cache=None):
         models[0] = model
         return TrainResult(best_epoch=0, best_score=0.0, epochs_run=0, seconds=0.0)
 
