@@ -143,7 +143,7 @@ def test_make_student_twice_keeps_a_students_file_and_edit(tmp_path):
 
 
 def test_no_tool_deletes_folders_it_did_not_make():
-    """Every rmtree in tools/ and course_lib/ is one of the two reviewed ones in output_folder.py."""
+    """Every rmtree in tools/ and course_lib/ is one of the reviewed ones: output_folder.py's and web_assets.py's."""
     calls = []
     for path in list((ROOT / "tools").glob("*.py")) + list((ROOT / "course_lib").rglob("*.py")):
         for line in path.read_text().splitlines():
@@ -153,6 +153,9 @@ def test_no_tool_deletes_folders_it_did_not_make():
         "tools/output_folder.py:shutil.rmtree(old)  # the previous edition: made by this tool, checked unchanged just above",
         "tools/output_folder.py:shutil.rmtree(built)  # the temporary folder this tool made",
         "tools/output_folder.py:shutil.rmtree(folder, ignore_errors=True)",
+        # make web: both folders are mkdtemp()s of the same call; `old` holds the previous install, which had the stamp
+        "tools/web_assets.py:shutil.rmtree(old)  # the previous install, made by this tool (it had the stamp)",
+        "tools/web_assets.py:shutil.rmtree(fresh)  # the temporary folder made above by this call (a failed npm ci leaves nothing)",
     }
     assert set(calls) <= reviewed, calls
     assert output_folder.MANIFEST == ".course-edition.json"

@@ -110,7 +110,7 @@ def install(web_dir: Path = WEB_DIR, *, package: Path = PACKAGE, lock: Path = LO
             shutil.rmtree(old)  # the previous install, made by this tool (it had the stamp)
     finally:
         if fresh.exists():
-            shutil.rmtree(fresh)
+            shutil.rmtree(fresh)  # the temporary folder made above by this call (a failed npm ci leaves nothing)
     return web_dir / "node_modules"
 
 
