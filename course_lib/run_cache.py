@@ -88,18 +88,36 @@ def settings_of(model: nn.Module) -> list[tuple[str, object]]:
 
     A setting can change training without changing a single initial weight (DIN's ``objective``, a
     dropout rate, where positions are anchored), so the key must hold them all, not only the weights.
-    Attributes of nn.Module's own bookkeeping (names starting with ``_``, ``training``) are left out.
+    Attributes of nn.Module's own bookkeeping (names starting with ``_``, ``training``) are left out;
+    lists, tuples, dicts and objects of ``course_lib`` classes (e.g. a trie of item codes) are opened.
+
+    Raises:
+        TypeError: a setting of a type the key cannot hold (such a model always trains: :func:`cacheable`).
     """
-    found = []
+    found: list[tuple[str, object]] = []
     for prefix, module in model.named_modules():
         for attribute, value in sorted(vars(module).items()):
-            if attribute.startswith("_") or attribute == "training":
-                continue
-            if isinstance(value, (bool, int, float, str, type(None), tuple, list, torch.Tensor)) or dataclasses.is_dataclass(value):
-                found.append((f"{prefix}.{attribute}" if prefix else attribute, value))
-            else:
-                raise TypeError(f"the run cache cannot hash {type(module).__name__}.{attribute} ({type(value).__name__})")
+            if not attribute.startswith("_") and attribute != "training":
+                _flatten(f"{prefix}.{attribute}" if prefix else attribute, value, found, depth=0)
     return found
+
+
+def _flatten(name: str, value: object, found: list[tuple[str, object]], depth: int) -> None:
+    if isinstance(value, (bool, int, float, str, type(None), torch.Tensor, torch.dtype)) or dataclasses.is_dataclass(value):
+        found.append((name, value))
+    elif depth < 4 and isinstance(value, (tuple, list)):
+        found.append((f"{name}.len", len(value)))
+        for i, item in enumerate(value):
+            _flatten(f"{name}[{i}]", item, found, depth + 1)
+    elif depth < 4 and isinstance(value, dict):
+        for key in sorted(value, key=repr):
+            _flatten(f"{name}[{key!r}]", value[key], found, depth + 1)
+    elif depth < 4 and type(value).__module__.startswith("course_lib.") and hasattr(value, "__dict__"):
+        found.append((f"{name}.class", type(value).__qualname__))
+        for attribute, item in sorted(vars(value).items()):
+            _flatten(f"{name}.{attribute}", item, found, depth + 1)
+    else:
+        raise TypeError(f"the run cache cannot hash the setting {name} ({type(value).__name__})")
 
 
 def run_key(

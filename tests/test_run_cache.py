@@ -184,3 +184,20 @@ def test_fit_keeps_the_whole_result_and_the_environment_switches_it_on(data, dat
     monkeypatch.setenv(run_cache.ENV_VAR, "yes")
     with pytest.raises(ValueError, match=r"COURSE_RUN_CACHE must be 1 .* or 0 .*got 'yes'"):
         run()
+
+
+def test_settings_of_opens_course_objects_and_refuses_what_it_cannot_hash(data):
+    from course_lib.models.generative import GenerativeConfig, GenerativeRecommender
+
+    codes = torch.tensor([[0, 1], [1, 0], [1, 1]])
+    model = GenerativeRecommender(GenerativeConfig(level_sizes=(2, 2), max_len=5), codes)
+    names = dict(run_cache.settings_of(model))
+    assert run_cache.cacheable(model) and torch.equal(names["trie.codes"], codes), "the trie of item codes is part of the key"
+    other = GenerativeRecommender(GenerativeConfig(level_sizes=(2, 2), max_len=5), codes.flip(0))
+    assert not torch.equal(dict(run_cache.settings_of(other))["trie.codes"], codes)
+
+    sasrec = build_sasrec(data, settings(data))
+    sasrec.score_hook = lambda scores: scores  # a function: its effect on training cannot be keyed
+    with pytest.raises(TypeError, match=r"cannot hash the setting score_hook \(function\)"):
+        run_cache.settings_of(sasrec)
+    assert not run_cache.cacheable(sasrec), "such a model always trains"
