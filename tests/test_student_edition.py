@@ -132,7 +132,7 @@ def test_execute_stops_the_kernel_it_started(source, tmp_path, monkeypatch):
     assert len(started) == 1 and not started[0].is_alive(), "the kernel is stopped, also after a failing cell"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: with workers, the module's tests interleave with the notebooks' cells
 def student_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
     student_edition.build(ROOT / "notebooks", out)
