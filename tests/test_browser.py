@@ -26,25 +26,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from web_support import chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = next(iter(sorted((ROOT / "notebooks").glob("02_*.ipynb"))), None)
 KERNEL_NAME = "attention-course"
 SERVER_START_S = 90  # JupyterLab start-up limit (a cold start on a busy 2-core machine is slow)
 RUN_ALL_S = 120  # limit for "Run All Cells" to finish
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
-def _chromium() -> str | None:
-    override = os.environ.get("COURSE_CHROMIUM", "").strip()
-    if override:
-        return override
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
-    return next((path for name in CHROMIUM_CANDIDATES if (path := shutil.which(name))), None)
-
-
-CHROMIUM = _chromium()
+CHROMIUM = chromium()
 pytestmark = [
     pytest.mark.skipif(
         CHROMIUM is None,

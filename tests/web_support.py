@@ -20,7 +20,7 @@ CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-
 
 
 def chromium() -> str | None:
-    """Debian's chromium (as tests/test_browser.py finds it), or ``COURSE_CHROMIUM``; None if absent."""
+    """``COURSE_CHROMIUM``, else Debian's chromium, else one on the PATH; None if absent (the browser tests skip)."""
     override = os.environ.get("COURSE_CHROMIUM", "").strip()
     if override:
         return override
