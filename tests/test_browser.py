@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from web_support import chromium
+from web_support import chromium, needs_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = next(iter(sorted((ROOT / "notebooks").glob("02_*.ipynb"))), None)
@@ -35,10 +35,7 @@ SERVER_START_S = 90  # JupyterLab start-up limit (a cold start on a busy 2-core 
 RUN_ALL_S = 120  # limit for "Run All Cells" to finish
 CHROMIUM = chromium()
 pytestmark = [
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="no Chromium found (install Debian's `chromium`, as .ci/run does, or set COURSE_CHROMIUM)",
-    ),
+    needs_chromium(),
     pytest.mark.timeout(300),
 ]
 

@@ -26,15 +26,12 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import course_site  # noqa: E402
 import slides  # noqa: E402
-from web_support import chromium, installed_modules  # noqa: E402
+from web_support import chromium, installed_modules, needs_chromium  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "offline_fixture.nb.json"
 CHROMIUM = chromium()
 pytestmark = [
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="no Chromium found (install Debian's `chromium`, as .ci/run does, or set COURSE_CHROMIUM)",
-    ),
+    needs_chromium(),
     pytest.mark.timeout(180),
 ]
 

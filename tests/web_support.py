@@ -29,6 +29,14 @@ def chromium() -> str | None:
     return next((path for name in CHROMIUM_CANDIDATES if (path := shutil.which(name))), None)
 
 
+
+def needs_chromium() -> pytest.MarkDecorator:
+    """Skip, saying how to get one, when :func:`chromium` finds no browser."""
+    return pytest.mark.skipif(
+        chromium() is None,
+        reason="no Chromium found (install Debian's `chromium`, as .ci/run does, or set COURSE_CHROMIUM)",
+    )
+
 def installed_modules() -> Path:
     """build/web/node_modules from package-lock.json, installed now (npm ci) if it is not yet.
 
